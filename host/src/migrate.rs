@@ -1,0 +1,84 @@
+//! Database migrations: `migrations/<database>/NNNN_name.sql`, applied by `jm up` before
+//! serving. Each database is created when missing; sqlx records what was applied.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions as _, Connection as _};
+
+/// Applies every folder of migrations under `dir` to its database on the server `server_url`.
+pub async fn run(dir: &Path, server_url: &str) -> Result<()> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    let mut databases: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    databases.sort();
+    let server: PgConnectOptions = server_url
+        .parse()
+        .with_context(|| format!("bad Postgres url `{server_url}`"))?;
+    for database in databases {
+        migrate_one(&server, &dir.join(&database), &database).await?;
+    }
+    Ok(())
+}
+
+async fn migrate_one(server: &PgConnectOptions, dir: &Path, database: &str) -> Result<()> {
+    create_database(server, database).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(server.clone().database(database))
+        .await
+        .with_context(|| format!("failed to connect to database `{database}`"))?;
+    let migrator = sqlx::migrate::Migrator::new(dir)
+        .await
+        .with_context(|| format!("failed to read migrations in {}", dir.display()))?;
+    let before = applied(&pool).await;
+    migrator
+        .run(&pool)
+        .await
+        .with_context(|| format!("failed to migrate database `{database}`"))?;
+    let after = applied(&pool).await;
+    eprintln!("Migrated {database}: {} applied, {} new", after, after - before);
+    tracing::info!(database, applied = after, new = after - before, "database migrated");
+    pool.close().await;
+    Ok(())
+}
+
+async fn applied(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+        .unwrap_or(0)
+}
+
+async fn create_database(server: &PgConnectOptions, database: &str) -> Result<()> {
+    let mut conn = server
+        .clone()
+        .database("postgres")
+        .connect()
+        .await
+        .context("failed to connect to the Postgres server")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(database)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let quoted = database.replace('"', "\"\"");
+        let created = sqlx::query(&format!("CREATE DATABASE \"{quoted}\"")).execute(&mut conn).await;
+        // Another host may have created it in the meantime (SQLSTATE 42P04): that is fine.
+        if let Err(error) = created
+            && error.as_database_error().and_then(|e| e.code()).as_deref() != Some("42P04")
+        {
+            return Err(error).with_context(|| format!("failed to create database `{database}`"));
+        }
+        eprintln!("Created database {database}");
+    }
+    conn.close().await?;
+    Ok(())
+}

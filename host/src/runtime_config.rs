@@ -1,0 +1,94 @@
+//! Runtime config (`--runtime-config-file`): where key-value stores and databases live.
+//!
+//! Spin's format for key-value stores, plus `[postgres] url`, the server migrations run on:
+//!
+//! ```toml
+//! [key_value_store.default]
+//! type = "redis"
+//! url = "redis://127.0.0.1:6379"
+//!
+//! [postgres]
+//! url = "postgres://postgres@127.0.0.1:5432"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use serde::Deserialize;
+
+/// The default Postgres server when neither runtime config nor `JM_POSTGRES_URL` names one.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// Parsed runtime config.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Key-value stores by label.
+    #[serde(default)]
+    pub key_value_store: BTreeMap<String, KeyValueStoreConfig>,
+    /// The Postgres server that holds the application's databases.
+    pub postgres: Option<PostgresConfig>,
+}
+
+/// One `[key_value_store.LABEL]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyValueStoreConfig {
+    /// `redis`, or `spin`/`memory` for a store in this process.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The Redis url, for `type = "redis"`.
+    pub url: Option<String>,
+}
+
+/// `[postgres]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// Server url without a database name.
+    pub url: String,
+}
+
+impl RuntimeConfig {
+    /// Reads runtime config from `path`, or the empty config when there is none.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let Some(path) = path else { return Ok(Self::default()) };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("failed to read runtime config {}", path.display()))?;
+        let config: Self = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+        for (label, store) in &config.key_value_store {
+            match (store.kind.as_str(), &store.url) {
+                ("redis", Some(_)) | ("spin" | "memory", None) => {}
+                ("redis", None) => bail!("{}: key_value_store `{label}` needs a `url`", path.display()),
+                (kind, _) => bail!(
+                    "{}: key_value_store `{label}` has type `{kind}`; expected `redis` or `memory`",
+                    path.display()
+                ),
+            }
+        }
+        Ok(config)
+    }
+
+    /// Redis urls by label.
+    pub fn redis_stores(&self) -> BTreeMap<String, String> {
+        self.key_value_store
+            .iter()
+            .filter_map(|(label, s)| Some((label.clone(), s.url.clone()?)))
+            .collect()
+    }
+
+    /// Labels of in-process stores.
+    pub fn memory_stores(&self) -> Vec<String> {
+        self.key_value_store.iter().filter(|(_, s)| s.url.is_none()).map(|(l, _)| l.clone()).collect()
+    }
+
+    /// The Postgres server: `JM_POSTGRES_URL`, then runtime config, then the local default.
+    pub fn postgres_url(&self) -> String {
+        std::env::var("JM_POSTGRES_URL")
+            .ok()
+            .or_else(|| self.postgres.as_ref().map(|p| p.url.clone()))
+            .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_string())
+    }
+}

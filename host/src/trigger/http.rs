@@ -1,0 +1,271 @@
+//! The HTTP trigger: routes each request to its component and runs it on a fresh instance.
+//!
+//! 1. hyper accepts a connection and hands each request to [`HttpTrigger::handle`].
+//! 2. The router picks the component; the `spin-*` headers describe the match.
+//! 3. The component's [`ProxyHandler`] instantiates a new store from the pre-linked component
+//!    (`wasi:http` 0.2 or 0.3) and runs the request under its deadline and memory limit.
+//! 4. A trap answers 500, a deadline 504; neither touches another request's instance.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use wasmtime::component::GuestTaskId;
+use wasmtime::{Store, StoreContextMut};
+use wasmtime_wasi_http::WasiBody;
+use wasmtime_wasi_http::handler::{
+    ExpirationError, HandlerState, Instance, InstantiationError, ProxyHandler, ProxyPre,
+    ShouldAccept, WorkerExpiration, WorkerState, WorkerStatus,
+};
+
+use super::routes::{RouteMatch, Router};
+use crate::state::{ComponentEnv, InstanceState};
+
+/// The HTTP trigger of an application.
+pub struct HttpTrigger {
+    router: Router<usize>,
+    components: Vec<HttpComponent>,
+}
+
+/// One component reachable over HTTP.
+pub struct HttpComponent {
+    name: Arc<str>,
+    handler: ProxyHandler<Instances>,
+}
+
+impl HttpComponent {
+    /// Prepares a component: `pre` is its pre-linked instance, `env` what each instance gets.
+    pub fn new(pre: ProxyPre<InstanceState>, env: Arc<ComponentEnv>, timeout: Duration) -> Self {
+        let name = env.grants.component.as_str().into();
+        let handler = ProxyHandler::new(Instances { pre, env, timeout });
+        Self { name, handler }
+    }
+}
+
+/// Makes one fresh instance per request for a component.
+struct Instances {
+    pre: ProxyPre<InstanceState>,
+    env: Arc<ComponentEnv>,
+    timeout: Duration,
+}
+
+impl HandlerState for Instances {
+    type StoreData = InstanceState;
+    type WorkerExpiration = Deadline;
+    type WorkerState = SingleRequest;
+
+    async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, Deadline, SingleRequest>> {
+        let mut store = Store::new(self.pre_engine(), InstanceState::new(&self.env));
+        store.limiter(|state| &mut state.limits);
+        store.epoch_deadline_async_yield_and_update(1);
+        store.set_epoch_deadline(1);
+        let proxy = self.pre.instantiate_async(&mut store).await?;
+        Ok(Instance {
+            store,
+            proxy,
+            view: wasmtime_wasi_http::WasiHttpView::http,
+            expiration: Deadline { timeout: self.timeout, sleep: Box::pin(tokio::time::sleep(Duration::MAX)) },
+            state: SingleRequest { timeout: self.timeout, component: self.env.grants.component.clone() },
+        })
+    }
+}
+
+impl Instances {
+    fn pre_engine(&self) -> &wasmtime::Engine {
+        match &self.pre {
+            ProxyPre::P2(pre) => pre.instance_pre().engine(),
+            ProxyPre::P3(pre) => pre.instance_pre().engine(),
+        }
+    }
+}
+
+/// Ends an instance whose request outlived the deadline, even if the guest never yields back.
+struct Deadline {
+    timeout: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl WorkerExpiration for Deadline {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>, status: WorkerStatus, start: Instant) -> Poll<()> {
+        let this = self.get_mut();
+        let timeout = match status {
+            WorkerStatus::Idle => Duration::ZERO,
+            WorkerStatus::Requests | WorkerStatus::PostReturn => this.timeout,
+        };
+        let deadline = tokio::time::Instant::from_std(start + timeout);
+        if this.sleep.deadline() != deadline {
+            this.sleep.as_mut().reset(deadline);
+        }
+        this.sleep.as_mut().poll(cx)
+    }
+}
+
+/// Each instance serves exactly one request.
+struct SingleRequest {
+    timeout: Duration,
+    component: String,
+}
+
+impl WorkerState for SingleRequest {
+    type StoreData = InstanceState;
+    type RequestData = ();
+
+    fn should_accept_request(&self, _concurrent: usize, total: usize) -> ShouldAccept {
+        if total == 0 { ShouldAccept::Yes } else { ShouldAccept::Never }
+    }
+
+    fn on_request_start(
+        &self,
+        _store: StoreContextMut<'_, InstanceState>,
+        _data: (),
+        _task: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
+        Box::pin(tokio::time::sleep(self.timeout))
+    }
+
+    fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
+        if let Err(error) = result {
+            tracing::debug!(component = %self.component, blame = "guest", error = %format!("{error:#}"), "instance failed");
+        }
+        drop(store);
+    }
+}
+
+impl HttpTrigger {
+    /// Builds the trigger from `(route, component index)` pairs and the components.
+    pub fn new(
+        routes: Vec<(super::routes::RoutePattern, usize)>,
+        components: Vec<HttpComponent>,
+    ) -> Self {
+        Self { router: Router::new(routes), components }
+    }
+
+    /// Serves connections from `listener` until `shutdown` resolves, then lets in-flight
+    /// requests finish within `grace`.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+        grace: Duration,
+    ) -> Result<()> {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, client) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "failed to accept a connection");
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            _ = stream.set_nodelay(true);
+            let trigger = self.clone();
+            let service = hyper::service::service_fn(move |req| {
+                let trigger = trigger.clone();
+                async move { Ok::<_, Infallible>(trigger.handle(req, client).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(error = %error, "connection ended with an error");
+                }
+            });
+        }
+        tracing::info!("http trigger stopped accepting; draining in-flight requests");
+        if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+            tracing::warn!(?grace, "in-flight requests outlived the shutdown deadline");
+        }
+        Ok(())
+    }
+
+    /// Answers one request.
+    pub async fn handle(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        client: SocketAddr,
+    ) -> Response<WasiBody> {
+        let started = Instant::now();
+        let path = req.uri().path().to_string();
+        let Some((index, matched)) = self.router.route(&path) else {
+            tracing::debug!(%path, status = 404, "no route");
+            return plain(StatusCode::NOT_FOUND, "Not Found");
+        };
+        let component = &self.components[index];
+        let mut req = req.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
+        set_spin_headers(&mut req, &matched, client);
+
+        let response = match component.handler.handle((), req).await {
+            Ok(response) => response,
+            Err(error) => failure(&component.name, &error),
+        };
+        tracing::debug!(
+            component = %component.name,
+            route = %matched.raw_route,
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+        response
+    }
+}
+
+/// The response for a request its component failed to answer.
+fn failure(component: &str, error: &wasmtime::Error) -> Response<WasiBody> {
+    if error.downcast_ref::<ExpirationError>().is_some() {
+        tracing::debug!(component, blame = "guest", "request timed out");
+        return plain(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout");
+    }
+    let blame = if error.downcast_ref::<InstantiationError<()>>().is_some() { "host" } else { "guest" };
+    tracing::debug!(component, blame, error = %format!("{error:#}"), "request failed");
+    plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<WasiBody> {
+    let body = Full::new(Bytes::from_static(text.as_bytes())).map_err(|never| match never {}).boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
+}
+
+/// Sets the `spin-*` headers Spin gives a component about the request and its route.
+fn set_spin_headers(req: &mut Request<WasiBody>, matched: &RouteMatch, client: SocketAddr) {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_string();
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let scheme = req.uri().scheme_str().unwrap_or("http").to_string();
+    let headers = req.headers_mut();
+    let mut set = |name: &str, value: &str| {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            headers.insert(name, value);
+        }
+    };
+    set("spin-full-url", &format!("{scheme}://{host}{path_and_query}"));
+    set("spin-path-info", &matched.path_info);
+    set("spin-matched-route", &matched.raw_route);
+    set("spin-base-path", "/");
+    set("spin-raw-component-route", &matched.raw_route);
+    set("spin-component-route", &matched.component_route);
+    set("spin-client-addr", &client.to_string());
+    for (name, value) in &matched.params {
+        set(&format!("spin-path-match-{}", name.to_ascii_lowercase()), value);
+    }
+}

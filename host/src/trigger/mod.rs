@@ -1,0 +1,4 @@
+//! Triggers: what makes a component run. HTTP requests today, each on a fresh instance.
+
+pub mod http;
+pub mod routes;
