@@ -808,21 +808,25 @@ pub fn columns(cols: &[tokio_postgres::Column]) -> Vec<Column> {
 }
 
 /// Decodes every column of a row into WIT values, SQL NULL becoming `db-null`.
+#[expect(clippy::result_large_err, reason = "the error type is the WIT `error` of the bindings")]
 pub fn convert_row(row: &Row) -> Result<Vec<DbValue>, Error> {
-    row.columns()
-        .iter()
-        .enumerate()
-        .map(|(idx, col)| {
-            let data_type = column_type(col.type_());
-            let value = match decode_scalar(row, idx, &data_type) {
-                Some(value) => value,
-                None => decode_compound(row, idx, &data_type),
-            };
-            value.map_err(|e| {
-                Error::ValueConversionFailed(format!("column {}: {}", col.name(), error_chain(&e)))
-            })
-        })
-        .collect()
+    let mut values = Vec::with_capacity(row.len());
+    for (idx, col) in row.columns().iter().enumerate() {
+        let value = decode_column(row, idx, col.type_()).map_err(|e| {
+            Error::ValueConversionFailed(format!("column {}: {}", col.name(), error_chain(&e)))
+        })?;
+        values.push(value);
+    }
+    Ok(values)
+}
+
+/// Decodes one column by the WIT data type its Postgres type maps to.
+fn decode_column(row: &Row, idx: usize, ty: &Type) -> Decoded {
+    let data_type = column_type(ty);
+    match decode_scalar(row, idx, &data_type) {
+        Some(value) => value,
+        None => decode_compound(row, idx, &data_type),
+    }
 }
 
 /// Reads a nullable column, NULL becoming `None`.

@@ -1,5 +1,5 @@
-//! Multi-purpose Spin test component mounted at `/kitchen/...`: the request path picks a
-//! behaviour (echo, key-value, variables, env, postgres, redis, outbound HTTP, traps, sleep).
+//! Multi-purpose Spin test component mounted at any wildcard route: the part of the path the
+//! wildcard matched (the `spin-path-info` header) picks a behaviour (echo, key-value, variables, env, postgres, redis, outbound HTTP, traps, sleep).
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -18,13 +18,14 @@ use spin_sdk::wasip3::http::types::{ErrorCode, Response as WasiResponse};
 /// Size of each allocation made by `/kitchen/oom`.
 const OOM_CHUNK: usize = 1 << 20;
 
-/// Entry point: dispatches on the method and the full request path.
+/// Entry point: dispatches on the method and the path below the component's route.
 #[http_service]
 async fn kitchen(req: Request) -> Reply {
     let method = req.method().as_str().to_owned();
-    let path = req.uri().path().to_owned();
+    let path_info = req.headers().get("spin-path-info").and_then(|v| v.to_str().ok());
+    let path = path_info.unwrap_or_default().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
-    let Some(route) = path.strip_prefix("/kitchen/") else {
+    let Some(route) = path.strip_prefix('/') else {
         return not_found();
     };
 

@@ -1,0 +1,173 @@
+//! Test support: starts `jm up` on a manifest written for the test, with free ports, and
+//! stops it when the test ends.
+
+#![allow(dead_code, reason = "each test file uses a different part of the support module")]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The folder holding the test components' `.wasm` files.
+pub fn components() -> PathBuf {
+    if let Some(dir) = std::env::var_os("JM_TEST_COMPONENTS") {
+        return PathBuf::from(dir);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("components/wasm32-wasip2/release")
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A running `jm up`, killed on drop.
+pub struct Host {
+    child: Child,
+    /// The folder of the manifest (and the log file).
+    pub dir: tempfile::TempDir,
+    /// Base URL of the HTTP trigger.
+    pub url: String,
+    /// Base URL of the admin API.
+    pub admin: String,
+}
+
+/// What to start a host with.
+pub struct HostBuilder {
+    manifest: String,
+    runtime_config: Option<String>,
+    env: Vec<(String, String)>,
+    files: Vec<(String, String)>,
+}
+
+impl HostBuilder {
+    /// A host for `manifest`, where `{components}` stands for the test components' folder.
+    pub fn new(manifest: &str) -> Self {
+        let manifest = manifest.replace("{components}", &components().display().to_string());
+        Self { manifest, runtime_config: None, env: Vec::new(), files: Vec::new() }
+    }
+
+    /// Adds runtime config.
+    pub fn runtime_config(mut self, text: &str) -> Self {
+        self.runtime_config = Some(text.to_string());
+        self
+    }
+
+    /// Sets an environment variable of the host process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Writes a file beside the manifest before starting.
+    pub fn file(mut self, path: &str, text: &str) -> Self {
+        self.files.push((path.to_string(), text.to_string()));
+        self
+    }
+
+    /// Starts `jm up` and waits until it is ready.
+    pub fn start(self) -> Host {
+        match self.spawn() {
+            Ok(host) => host,
+            Err(log) => panic!("jm up did not become ready:\n{log}"),
+        }
+    }
+
+    /// Starts `jm up` and returns its log if it exits before becoming ready.
+    pub fn start_expecting_failure(self) -> String {
+        match self.spawn() {
+            Ok(_) => panic!("jm up started but was expected to fail"),
+            Err(log) => log,
+        }
+    }
+
+    fn spawn(self) -> Result<Host, String> {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        std::fs::write(dir.path().join("spin.toml"), &self.manifest).expect("write manifest");
+        for (path, text) in &self.files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("create folder");
+            std::fs::write(path, text).expect("write file");
+        }
+        let (port, admin) = (free_port(), free_port());
+        let log = std::fs::File::create(dir.path().join("jm.log")).expect("log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_jm"));
+        command
+            .current_dir(dir.path())
+            .args(["up", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--admin", &format!("127.0.0.1:{admin}")])
+            .env("RUST_LOG", "info,jm=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log);
+        if let Some(text) = &self.runtime_config {
+            std::fs::write(dir.path().join("runtime-config.toml"), text).expect("write config");
+            command.args(["--runtime-config-file", "runtime-config.toml"]);
+        }
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("spawn jm");
+        let mut host = Host {
+            child,
+            dir,
+            url: format!("http://127.0.0.1:{port}"),
+            admin: format!("http://127.0.0.1:{admin}"),
+        };
+        host.wait_ready().map(|()| host)
+    }
+}
+
+impl Host {
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Err(self.log());
+            }
+            let ready = std::net::TcpStream::connect(self.url.trim_start_matches("http://"));
+            if ready.is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("timed out\n{}", self.log()))
+    }
+
+    /// Everything the host has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("jm.log")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("wait for jm")
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A body and status from GET `url`.
+pub async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.expect("GET");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+/// A body and status from POST `url` with `body`.
+pub async fn post(url: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
+    let response = reqwest::Client::new().post(url).body(body).send().await.expect("POST");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
