@@ -511,7 +511,7 @@ watch = ["src/**/*.rs"]
         let text = GOOD.replace("{{ greeting }}", "{{ nothing }}");
         assert_eq!(
             error(&text),
-            "/app/spin.toml:22: variable `message` refers to `nothing`, which is not in [variables]"
+            "/app/spin.toml:23: variable `message` refers to `nothing`, which is not in [variables]"
         );
     }
 
@@ -521,7 +521,7 @@ watch = ["src/**/*.rs"]
         assert_eq!(error(&text), "/app/spin.toml:12: route `hello` must start with `/`");
         let text = GOOD.replace("https://example.com", "example.com");
         let message = error(&text);
-        assert!(message.starts_with("/app/spin.toml:20: "), "{message}");
+        assert!(message.starts_with("/app/spin.toml:21: "), "{message}");
         assert!(message.contains("example.com"), "{message}");
     }
 

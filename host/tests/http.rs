@@ -411,14 +411,14 @@ async fn migrations_create_the_database_and_apply_once() {
 async fn manifest_errors_stop_start_up_with_file_and_line() {
     let bad = MANIFEST.replace("memory_limit_mib = 32", "memory_limit_mib = 32\ncolour = \"red\"");
     let log = HostBuilder::new(&bad).start_expecting_failure();
-    assert!(log.contains("spin.toml:53: unknown field `colour`, expected one of"), "{log}");
+    assert!(log.contains("spin.toml:46: unknown field `colour`, expected one of"), "{log}");
 
     let missing = MANIFEST.replace("component = \"slow\"", "component = \"fast\"");
     let log = HostBuilder::new(&missing).start_expecting_failure();
     assert!(log.contains("trigger names component `fast`, which is not in [component]"), "{log}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
     let mut host = kitchen().start();
     let slow = tokio::spawn(get(format!("{}/kitchen/sleep?ms=700", host.url).leak()));

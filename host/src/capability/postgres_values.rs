@@ -808,7 +808,10 @@ pub fn columns(cols: &[tokio_postgres::Column]) -> Vec<Column> {
 }
 
 /// Decodes every column of a row into WIT values, SQL NULL becoming `db-null`.
-#[expect(clippy::result_large_err, reason = "the error type is the WIT `error` of the bindings")]
+#[expect(
+    clippy::result_large_err,
+    reason = "the error type is the WIT `error` of the bindings"
+)]
 pub fn convert_row(row: &Row) -> Result<Vec<DbValue>, Error> {
     let mut values = Vec::with_capacity(row.len());
     for (idx, col) in row.columns().iter().enumerate() {

@@ -39,6 +39,7 @@ pub struct HttpTrigger {
 /// One component reachable over HTTP.
 pub struct HttpComponent {
     name: Arc<str>,
+    timeout: Duration,
     handler: ProxyHandler<Instances>,
 }
 
@@ -47,7 +48,7 @@ impl HttpComponent {
     pub fn new(pre: ProxyPre<InstanceState>, env: Arc<ComponentEnv>, timeout: Duration) -> Self {
         let name = env.grants.component.as_str().into();
         let handler = ProxyHandler::new(Instances { pre, env, timeout });
-        Self { name, handler }
+        Self { name, timeout, handler }
     }
 }
 
@@ -97,6 +98,8 @@ struct Deadline {
 impl WorkerExpiration for Deadline {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>, status: WorkerStatus, start: Instant) -> Poll<()> {
         let this = self.get_mut();
+        // The request's own deadline (`on_request_start`) is polled only when the guest yields
+        // to its event loop; this one ends an instance that never does.
         let timeout = match status {
             WorkerStatus::Idle => Duration::ZERO,
             WorkerStatus::Requests | WorkerStatus::PostReturn => this.timeout,
@@ -210,7 +213,7 @@ impl HttpTrigger {
 
         let response = match component.handler.handle((), req).await {
             Ok(response) => response,
-            Err(error) => failure(&component.name, &error),
+            Err(error) => failure(component, &error, started.elapsed()),
         };
         tracing::debug!(
             component = %component.name,
@@ -223,9 +226,12 @@ impl HttpTrigger {
     }
 }
 
-/// The response for a request its component failed to answer.
-fn failure(component: &str, error: &wasmtime::Error) -> Response<WasiBody> {
-    if error.downcast_ref::<ExpirationError>().is_some() {
+/// The response for a request its component failed to answer: 504 once its deadline passed
+/// (whichever of the two deadline checks noticed first), else 500.
+fn failure(component: &HttpComponent, error: &wasmtime::Error, elapsed: Duration) -> Response<WasiBody> {
+    let timed_out = elapsed >= component.timeout;
+    let component = &*component.name;
+    if timed_out || error.downcast_ref::<ExpirationError>().is_some() {
         tracing::debug!(component, blame = "guest", "request timed out");
         return plain(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout");
     }
