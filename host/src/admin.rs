@@ -16,7 +16,9 @@ use tokio::net::TcpListener;
 /// Serves the admin endpoints on `listener` until the process exits.
 pub async fn serve(listener: TcpListener, ready: Arc<AtomicBool>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let ready = ready.clone();
         let service = hyper::service::service_fn(move |req: http::Request<_>| {
             let ready = ready.load(Ordering::Relaxed);

@@ -29,7 +29,8 @@ pub struct App {
 impl App {
     /// Loads every component of `manifest`.
     pub async fn load(manifest: &Manifest, runtime: &RuntimeConfig) -> Result<Self> {
-        let values = capability::variables::resolve(&manifest.variables, |k| std::env::var(k).ok())?;
+        let values =
+            capability::variables::resolve(&manifest.variables, |k| std::env::var(k).ok())?;
         let resources = Arc::new(Resources {
             postgres: Default::default(),
             redis: Default::default(),
@@ -41,7 +42,8 @@ impl App {
         });
 
         let max_memory = manifest.components.values().map(|c| c.memory_limit).max();
-        let engine = crate::engine::new(max_memory.unwrap_or(crate::manifest::DEFAULT_MEMORY_LIMIT))?;
+        let engine =
+            crate::engine::new(max_memory.unwrap_or(crate::manifest::DEFAULT_MEMORY_LIMIT))?;
         crate::engine::spawn_epoch_ticker(&engine);
         let linker = linker(&engine)?;
         let cache = crate::engine::cache_dir();
@@ -80,7 +82,9 @@ impl App {
                 routes.push((pattern, indices[&trigger.component]));
             }
         }
-        Ok(Self { http: Arc::new(HttpTrigger::new(routes, components)) })
+        Ok(Self {
+            http: Arc::new(HttpTrigger::new(routes, components)),
+        })
     }
 }
 
@@ -105,11 +109,19 @@ fn prepare(
 ) -> Result<ProxyPre<InstanceState>> {
     let name = &spec.name;
     let wasm = std::fs::read(&spec.source).with_context(|| {
-        format!("component `{name}`: failed to read {}", spec.source.display())
+        format!(
+            "component `{name}`: failed to read {}",
+            spec.source.display()
+        )
     })?;
     let started = std::time::Instant::now();
-    let (component, digest) = crate::engine::load_component(engine, &wasm, cache)
-        .with_context(|| format!("component `{name}`: {} is not a valid component", spec.source.display()))?;
+    let (component, digest) =
+        crate::engine::load_component(engine, &wasm, cache).with_context(|| {
+            format!(
+                "component `{name}`: {} is not a valid component",
+                spec.source.display()
+            )
+        })?;
     let pre = linker
         .instantiate_pre(&component)
         .map_err(anyhow::Error::from)
@@ -128,13 +140,17 @@ fn http_pre(
 ) -> Result<ProxyPre<InstanceState>> {
     let exports = |name: &str| component.get_export_index(None, name).is_some();
     if exports("wasi:http/handler@0.3.0") {
-        Ok(ProxyPre::P3(wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?))
+        Ok(ProxyPre::P3(
+            wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?,
+        ))
     } else if component
         .component_type()
         .exports(component.engine())
         .any(|(name, _)| name.starts_with("wasi:http/incoming-handler@0.2"))
     {
-        Ok(ProxyPre::P2(wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?))
+        Ok(ProxyPre::P2(
+            wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?,
+        ))
     } else {
         bail!("it exports neither wasi:http/handler@0.3.0 nor wasi:http/incoming-handler@0.2")
     }

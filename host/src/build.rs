@@ -31,10 +31,19 @@ pub fn build(manifest: &Manifest, selection: Selection) -> Result<()> {
 }
 
 fn build_one(spec: &ComponentSpec, n: usize, total: usize) -> Result<()> {
-    let Some(build) = &spec.build else { return Ok(()) };
-    eprintln!("[{n}/{total}] Building component {} with `{}`", spec.name, build.command);
+    let Some(build) = &spec.build else {
+        return Ok(());
+    };
+    eprintln!(
+        "[{n}/{total}] Building component {} with `{}`",
+        spec.name, build.command
+    );
     let started = Instant::now();
-    let status = Command::new("sh").arg("-c").arg(&build.command).current_dir(&build.workdir).status();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(&build.command)
+        .current_dir(&build.workdir)
+        .status();
     match status {
         Ok(status) if status.success() => {
             eprintln!(
@@ -45,6 +54,9 @@ fn build_one(spec: &ComponentSpec, n: usize, total: usize) -> Result<()> {
             Ok(())
         }
         Ok(status) => bail!("build of component `{}` failed ({status})", spec.name),
-        Err(error) => bail!("failed to run the build of component `{}`: {error}", spec.name),
+        Err(error) => bail!(
+            "failed to run the build of component `{}`: {error}",
+            spec.name
+        ),
     }
 }

@@ -24,7 +24,9 @@ pub fn new(max_memory: u64) -> Result<Engine> {
         Ok(engine) => Ok(engine),
         Err(error) => {
             tracing::warn!(%error, "pooling allocator unavailable, allocating on demand");
-            Engine::new(&config(None)).map_err(anyhow::Error::from).context("failed to create the wasmtime engine")
+            Engine::new(&config(None))
+                .map_err(anyhow::Error::from)
+                .context("failed to create the wasmtime engine")
         }
     }
 }
@@ -75,12 +77,18 @@ pub fn load_component(engine: &Engine, wasm: &[u8], cache: &Path) -> Result<(Com
     let digest = hex::encode(Sha256::digest(wasm));
     let mut settings = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut settings);
-    let path = cache.join(format!("{}-{:016x}.cwasm", &digest[..32], settings.finish()));
+    let path = cache.join(format!(
+        "{}-{:016x}.cwasm",
+        &digest[..32],
+        settings.finish()
+    ));
 
     if path.exists() {
         match deserialize(engine, &path) {
             Ok(component) => return Ok((component, digest)),
-            Err(error) => tracing::warn!(%error, path = %path.display(), "ignoring bad cache entry"),
+            Err(error) => {
+                tracing::warn!(%error, path = %path.display(), "ignoring bad cache entry")
+            }
         }
     }
     let component = Component::new(engine, wasm).map_err(anyhow::Error::from)?;
@@ -98,7 +106,10 @@ fn store(component: &Component, cache: &Path, path: &Path) -> Result<()> {
     Ok(())
 }
 
-#[expect(unsafe_code, reason = "the file was written by `Component::serialize` of this host")]
+#[expect(
+    unsafe_code,
+    reason = "the file was written by `Component::serialize` of this host"
+)]
 fn deserialize(engine: &Engine, path: &Path) -> Result<Component> {
     // SAFETY: cache entries are written only by `store` above, named by the hash of their
     // source and of the engine settings, and renamed into place whole.

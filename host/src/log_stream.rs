@@ -32,11 +32,18 @@ impl LogStream {
     }
 
     fn new(component: &str, stream: &'static str) -> Self {
-        Self { component: component.into(), stream, partial: Arc::default() }
+        Self {
+            component: component.into(),
+            stream,
+            partial: Arc::default(),
+        }
     }
 
     fn write_bytes(&self, bytes: &[u8]) {
-        let mut partial = self.partial.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut partial = self
+            .partial
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         partial.extend_from_slice(bytes);
         while let Some(end) = partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = partial.drain(..=end).collect();
@@ -98,7 +105,11 @@ impl Pollable for LogStream {
 }
 
 impl AsyncWrite for LogStream {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.write_bytes(buf);
         Poll::Ready(Ok(buf.len()))
     }

@@ -3,18 +3,6 @@
 //! `jm build` builds components; `jm up` builds what is missing, applies migrations, loads and
 //! links every component, then serves HTTP until SIGINT or SIGTERM.
 
-mod admin;
-mod app;
-mod bindings;
-mod build;
-mod capability;
-mod engine;
-mod log_stream;
-mod manifest;
-mod migrate;
-mod runtime_config;
-mod state;
-mod trigger;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,14 +14,19 @@ use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use crate::manifest::Manifest;
-use crate::runtime_config::RuntimeConfig;
+use jm_host::manifest::Manifest;
+use jm_host::runtime_config::RuntimeConfig;
+use jm_host::{admin, app, build, migrate};
 
 /// How long in-flight requests may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Parser)]
-#[command(name = "jm", version, about = "Runs Spin components with Kafka, Postgres and Redis")]
+#[command(
+    name = "jm",
+    version,
+    about = "Runs Spin components with Kafka, Postgres and Redis"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -105,7 +98,11 @@ async fn run(cli: Cli) -> Result<()> {
 async fn up(args: UpArgs) -> Result<()> {
     let manifest = Manifest::load(&args.manifest)?;
     let runtime = RuntimeConfig::load(args.runtime_config_file.as_deref())?;
-    let selection = if args.build { build::Selection::All } else { build::Selection::Missing };
+    let selection = if args.build {
+        build::Selection::All
+    } else {
+        build::Selection::Missing
+    };
     build::build(&manifest, selection)?;
 
     let ready = Arc::new(AtomicBool::new(false));
@@ -128,7 +125,9 @@ async fn up(args: UpArgs) -> Result<()> {
         }
     }
     ready.store(true, Ordering::Relaxed);
-    app.http.serve(listener, shutdown_signal(), SHUTDOWN_GRACE).await?;
+    app.http
+        .serve(listener, shutdown_signal(), SHUTDOWN_GRACE)
+        .await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -105,7 +105,10 @@ struct RawManifest {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[expect(dead_code, reason = "descriptive keys are accepted as Spin accepts them")]
+#[expect(
+    dead_code,
+    reason = "descriptive keys are accepted as Spin accepts them"
+)]
 struct RawApplication {
     name: String,
     version: Option<String>,
@@ -147,7 +150,10 @@ struct RawTriggers {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[expect(dead_code, reason = "`id` and `executor` are accepted as Spin accepts them")]
+#[expect(
+    dead_code,
+    reason = "`id` and `executor` are accepted as Spin accepts them"
+)]
 struct RawHttpTrigger {
     id: Option<String>,
     route: Spanned<RawRoute>,
@@ -205,8 +211,15 @@ struct Located<'a> {
 }
 
 impl Located<'_> {
-    fn error(&self, span: std::ops::Range<usize>, message: impl std::fmt::Display) -> anyhow::Error {
-        let line = self.text[..span.start.min(self.text.len())].lines().count().max(1);
+    fn error(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl std::fmt::Display,
+    ) -> anyhow::Error {
+        let line = self.text[..span.start.min(self.text.len())]
+            .lines()
+            .count()
+            .max(1);
         let line = if self.text[..span.start.min(self.text.len())].ends_with('\n') {
             line + 1
         } else {
@@ -230,7 +243,13 @@ impl Manifest {
         let at = Located { path, text };
         let dir = path
             .parent()
-            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
             .unwrap_or(Path::new("."))
             .to_path_buf();
         let dir = std::path::absolute(&dir).unwrap_or(dir);
@@ -282,7 +301,10 @@ impl Manifest {
                     return Err(at.error(span, "`route` must be a path or { private = true }"));
                 }
             };
-            http_triggers.push(HttpTrigger { route, component: trigger.component.into_inner() });
+            http_triggers.push(HttpTrigger {
+                route,
+                component: trigger.component.into_inner(),
+            });
         }
 
         Ok(Self {
@@ -306,10 +328,17 @@ fn check_variables(
         if var.required && var.default.is_some() {
             return Err(at.error(
                 name.span(),
-                format!("variable `{}` cannot be both `required` and have a `default`", name),
+                format!(
+                    "variable `{}` cannot be both `required` and have a `default`",
+                    name
+                ),
             ));
         }
-        let decl = VariableDecl { default: var.default, required: var.required, secret: var.secret };
+        let decl = VariableDecl {
+            default: var.default,
+            required: var.required,
+            secret: var.secret,
+        };
         variables.insert(name.into_inner(), decl);
     }
     Ok(variables)
@@ -341,7 +370,9 @@ fn check_component(
             if !app_variables.contains_key(&reference) {
                 return Err(at.error(
                     template.span(),
-                    format!("variable `{key}` refers to `{reference}`, which is not in [variables]"),
+                    format!(
+                        "variable `{key}` refers to `{reference}`, which is not in [variables]"
+                    ),
                 ));
             }
         }
@@ -369,7 +400,10 @@ fn check_component(
             .request_timeout_ms
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
-        memory_limit: raw.memory_limit_mib.map(|m| m << 20).unwrap_or(DEFAULT_MEMORY_LIMIT),
+        memory_limit: raw
+            .memory_limit_mib
+            .map(|m| m << 20)
+            .unwrap_or(DEFAULT_MEMORY_LIMIT),
     })
 }
 
@@ -382,19 +416,30 @@ fn check_build(at: &Located<'_>, dir: &Path, raw: RawBuild) -> Result<BuildSpec>
             .collect::<Vec<_>>()
             .join(" && "),
         _ => {
-            return Err(at.error(raw.command.span(), "build `command` must be a string or strings"));
+            return Err(at.error(
+                raw.command.span(),
+                "build `command` must be a string or strings",
+            ));
         }
     };
-    let workdir = raw.workdir.map(|w| dir.join(w)).unwrap_or_else(|| dir.to_path_buf());
-    Ok(BuildSpec { command, workdir, watch: raw.watch })
+    let workdir = raw
+        .workdir
+        .map(|w| dir.join(w))
+        .unwrap_or_else(|| dir.to_path_buf());
+    Ok(BuildSpec {
+        command,
+        workdir,
+        watch: raw.watch,
+    })
 }
 
 /// Spin names: lower-case ASCII letters, digits, `-` and `_`, starting with a letter.
 fn check_name(at: &Located<'_>, name: &Spanned<String>, what: &str) -> Result<()> {
     let valid = name.get_ref().starts_with(|c: char| c.is_ascii_lowercase())
-        && name.get_ref().chars().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
-        });
+        && name
+            .get_ref()
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !valid {
         bail!(at.error(
             name.span(),
@@ -480,13 +525,19 @@ watch = ["src/**/*.rs"]
     fn unknown_key_names_key_line_and_expected() {
         let text = GOOD.replace("request_timeout_ms = 500", "colour = \"blue\"");
         let message = error(&text);
-        assert!(message.starts_with("/app/spin.toml:24: unknown field `colour`"), "{message}");
+        assert!(
+            message.starts_with("/app/spin.toml:24: unknown field `colour`"),
+            "{message}"
+        );
         assert!(message.contains("expected one of"), "{message}");
     }
 
     #[test]
     fn trigger_naming_missing_component_fails() {
-        let text = GOOD.replace("component = \"hello\"\n\n[[trigger.http]]", "component = \"nope\"\n\n[[trigger.http]]");
+        let text = GOOD.replace(
+            "component = \"hello\"\n\n[[trigger.http]]",
+            "component = \"nope\"\n\n[[trigger.http]]",
+        );
         assert_eq!(
             error(&text),
             "/app/spin.toml:13: trigger names component `nope`, which is not in [component]"
@@ -496,14 +547,20 @@ watch = ["src/**/*.rs"]
     #[test]
     fn wrong_manifest_version_fails() {
         let text = GOOD.replace("spin_manifest_version = 2", "spin_manifest_version = 1");
-        assert_eq!(error(&text), "/app/spin.toml:2: `spin_manifest_version` must be 2, found 1");
+        assert_eq!(
+            error(&text),
+            "/app/spin.toml:2: `spin_manifest_version` must be 2, found 1"
+        );
     }
 
     #[test]
     fn wrong_type_names_expectation() {
         let text = GOOD.replace("request_timeout_ms = 500", "request_timeout_ms = \"soon\"");
         let message = error(&text);
-        assert!(message.starts_with("/app/spin.toml:24: invalid type: string"), "{message}");
+        assert!(
+            message.starts_with("/app/spin.toml:24: invalid type: string"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -518,7 +575,10 @@ watch = ["src/**/*.rs"]
     #[test]
     fn bad_route_and_host_fail() {
         let text = GOOD.replace("\"/hello/...\"", "\"hello\"");
-        assert_eq!(error(&text), "/app/spin.toml:12: route `hello` must start with `/`");
+        assert_eq!(
+            error(&text),
+            "/app/spin.toml:12: route `hello` must start with `/`"
+        );
         let text = GOOD.replace("https://example.com", "example.com");
         let message = error(&text);
         assert!(message.starts_with("/app/spin.toml:21: "), "{message}");
@@ -527,7 +587,10 @@ watch = ["src/**/*.rs"]
 
     #[test]
     fn required_with_default_fails() {
-        let text = GOOD.replace("{ required = true, secret = true }", "{ required = true, default = \"x\" }");
+        let text = GOOD.replace(
+            "{ required = true, secret = true }",
+            "{ required = true, default = \"x\" }",
+        );
         assert_eq!(
             error(&text),
             "/app/spin.toml:8: variable `token` cannot be both `required` and have a `default`"

@@ -43,8 +43,17 @@ async fn migrate_one(server: &PgConnectOptions, dir: &Path, database: &str) -> R
         .await
         .with_context(|| format!("failed to migrate database `{database}`"))?;
     let after = applied(&pool).await;
-    eprintln!("Migrated {database}: {} applied, {} new", after, after - before);
-    tracing::info!(database, applied = after, new = after - before, "database migrated");
+    eprintln!(
+        "Migrated {database}: {} applied, {} new",
+        after,
+        after - before
+    );
+    tracing::info!(
+        database,
+        applied = after,
+        new = after - before,
+        "database migrated"
+    );
     pool.close().await;
     Ok(())
 }
@@ -70,7 +79,9 @@ async fn create_database(server: &PgConnectOptions, database: &str) -> Result<()
             .await?;
     if !exists {
         let quoted = database.replace('"', "\"\"");
-        let created = sqlx::query(&format!("CREATE DATABASE \"{quoted}\"")).execute(&mut conn).await;
+        let created = sqlx::query(&format!("CREATE DATABASE \"{quoted}\""))
+            .execute(&mut conn)
+            .await;
         // Another host may have created it in the meantime (SQLSTATE 42P04): that is fine.
         if let Err(error) = created
             && error.as_database_error().and_then(|e| e.code()).as_deref() != Some("42P04")

@@ -53,7 +53,9 @@ pub struct PostgresConfig {
 impl RuntimeConfig {
     /// Reads runtime config from `path`, or the empty config when there is none.
     pub fn load(path: Option<&Path>) -> Result<Self> {
-        let Some(path) = path else { return Ok(Self::default()) };
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("failed to read runtime config {}", path.display()))?;
         let config: Self = toml::from_str(&text)
@@ -61,7 +63,10 @@ impl RuntimeConfig {
         for (label, store) in &config.key_value_store {
             match (store.kind.as_str(), &store.url) {
                 ("redis", Some(_)) | ("spin" | "memory", None) => {}
-                ("redis", None) => bail!("{}: key_value_store `{label}` needs a `url`", path.display()),
+                ("redis", None) => bail!(
+                    "{}: key_value_store `{label}` needs a `url`",
+                    path.display()
+                ),
                 (kind, _) => bail!(
                     "{}: key_value_store `{label}` has type `{kind}`; expected `redis` or `memory`",
                     path.display()
@@ -81,7 +86,11 @@ impl RuntimeConfig {
 
     /// Labels of in-process stores.
     pub fn memory_stores(&self) -> Vec<String> {
-        self.key_value_store.iter().filter(|(_, s)| s.url.is_none()).map(|(l, _)| l.clone()).collect()
+        self.key_value_store
+            .iter()
+            .filter(|(_, s)| s.url.is_none())
+            .map(|(l, _)| l.clone())
+            .collect()
     }
 
     /// The Postgres server: `JM_POSTGRES_URL`, then runtime config, then the local default.

@@ -54,25 +54,38 @@ impl InstanceState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             hooks: OutboundHttp(env.grants.clone()),
-            spin: SpinCtx { resources: env.resources.clone(), grants: env.grants.clone() },
+            spin: SpinCtx {
+                resources: env.resources.clone(),
+                grants: env.grants.clone(),
+            },
             limits,
         }
     }
 
     /// The view the Spin capabilities see.
     pub fn spin(&mut self) -> SpinView<'_> {
-        SpinView { table: &mut self.table, ctx: &self.spin }
+        SpinView {
+            table: &mut self.table,
+            ctx: &self.spin,
+        }
     }
 }
 
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for InstanceState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }

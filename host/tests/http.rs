@@ -67,12 +67,17 @@ source = "{components}/hello.wasm"
 fn kitchen() -> HostBuilder {
     HostBuilder::new(MANIFEST)
         .env("SPIN_VARIABLE_API_TOKEN", "s3cret")
-        .runtime_config("[key_value_store.shared]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n")
+        .runtime_config(
+            "[key_value_store.shared]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n",
+        )
 }
 
 async fn json_post(url: impl AsRef<str>, body: Value) -> (u16, Value) {
     let (status, text) = post(url.as_ref(), body.to_string()).await;
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 #[tokio::test]
@@ -90,10 +95,20 @@ async fn routes_pick_the_most_specific_component_and_set_spin_headers() {
     assert_eq!(h["spin-component-route"], "/params/:team/:player");
     assert_eq!(h["spin-base-path"], "/");
     let port = host.url.rsplit(':').next().unwrap_or_default();
-    assert_eq!(h["spin-full-url"], format!("http://127.0.0.1:{port}/params/red/7/headers?x=1"));
-    assert!(h["spin-client-addr"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")));
+    assert_eq!(
+        h["spin-full-url"],
+        format!("http://127.0.0.1:{port}/params/red/7/headers?x=1")
+    );
+    assert!(
+        h["spin-client-addr"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:"))
+    );
 
-    assert_eq!(get(&format!("{}/exact", host.url)).await, (200, "p2 GET /exact\n".into()));
+    assert_eq!(
+        get(&format!("{}/exact", host.url)).await,
+        (200, "p2 GET /exact\n".into())
+    );
     assert_eq!(get(&format!("{}/exact/more", host.url)).await.0, 404);
     assert_eq!(get(&format!("{}/nowhere", host.url)).await.0, 404);
 }
@@ -127,18 +142,35 @@ async fn key_value_in_process_and_on_redis() {
     // The shared store is Redis itself: a value set there is seen by Redis.
     let url = format!("{}/kitchen/kv/shared/{key}", host.url);
     client.put(&url).body("in-redis").send().await.expect("put");
-    let mut redis = redis::Client::open(REDIS).expect("redis").get_multiplexed_async_connection().await.expect("connect");
-    let stored: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut redis).await.expect("GET");
+    let mut redis = redis::Client::open(REDIS)
+        .expect("redis")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let stored: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .expect("GET");
     assert_eq!(stored.as_deref(), Some("in-redis"));
-    let _: () = redis::cmd("DEL").arg(&key).query_async(&mut redis).await.expect("DEL");
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .expect("DEL");
 
     let (status, body) = get(&format!("{}/kitchen/kv/private/x", host.url)).await;
-    assert_eq!((status, body.as_str()), (500, "open failed: Error::AccessDenied"));
+    assert_eq!(
+        (status, body.as_str()),
+        (500, "open failed: Error::AccessDenied")
+    );
 }
 
 #[tokio::test]
 async fn key_value_label_missing_from_runtime_config_stops_start_up() {
-    let log = HostBuilder::new(MANIFEST).env("SPIN_VARIABLE_API_TOKEN", "t").start_expecting_failure();
+    let log = HostBuilder::new(MANIFEST)
+        .env("SPIN_VARIABLE_API_TOKEN", "t")
+        .start_expecting_failure();
     assert!(
         log.contains("component `kitchen` uses key-value store `shared`, which runtime config does not define"),
         "{log}"
@@ -148,11 +180,23 @@ async fn key_value_label_missing_from_runtime_config_stops_start_up() {
 #[tokio::test]
 async fn variables_expand_templates_and_read_the_environment() {
     let host = kitchen().env("SPIN_VARIABLE_GREETING", "hej").start();
-    assert_eq!(get(&format!("{}/kitchen/var/message", host.url)).await, (200, "hej, world".into()));
-    assert_eq!(get(&format!("{}/kitchen/var/token", host.url)).await, (200, "s3cret".into()));
+    assert_eq!(
+        get(&format!("{}/kitchen/var/message", host.url)).await,
+        (200, "hej, world".into())
+    );
+    assert_eq!(
+        get(&format!("{}/kitchen/var/token", host.url)).await,
+        (200, "s3cret".into())
+    );
     let (status, body) = get(&format!("{}/kitchen/var/greeting", host.url)).await;
-    assert_eq!((status, body.as_str()), (500, "variable error: Error::Undefined(\"greeting\")"));
-    assert_eq!(get(&format!("{}/kitchen/env/KITCHEN_MODE", host.url)).await, (200, "test".into()));
+    assert_eq!(
+        (status, body.as_str()),
+        (500, "variable error: Error::Undefined(\"greeting\")")
+    );
+    assert_eq!(
+        get(&format!("{}/kitchen/env/KITCHEN_MODE", host.url)).await,
+        (200, "test".into())
+    );
     assert!(!host.log().contains("s3cret"), "a secret reached the log");
 }
 
@@ -160,7 +204,9 @@ async fn variables_expand_templates_and_read_the_environment() {
 async fn required_variable_without_value_stops_start_up() {
     let log = HostBuilder::new(MANIFEST).start_expecting_failure();
     assert!(
-        log.contains("variable `api_token` is required: set SPIN_VARIABLE_API_TOKEN in the environment"),
+        log.contains(
+            "variable `api_token` is required: set SPIN_VARIABLE_API_TOKEN in the environment"
+        ),
         "{log}"
     );
 }
@@ -201,8 +247,11 @@ async fn postgres_round_trips_every_value_type() {
         {"sql": format!("SELECT * FROM {table}"), "params": []},
         {"sql": format!("DROP TABLE {table}"), "params": [], "execute": true},
     ]);
-    let (status, body) =
-        json_post(&format!("{}/kitchen/pg", host.url), json!({"address": POSTGRES, "statements": statements})).await;
+    let (status, body) = json_post(
+        &format!("{}/kitchen/pg", host.url),
+        json!({"address": POSTGRES, "statements": statements}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let row = &body["results"][3]["rows"][0];
     let expected = [
@@ -231,7 +280,10 @@ async fn postgres_round_trips_every_value_type() {
     for (i, want) in expected.iter().enumerate() {
         assert_eq!(row[i], *want, "column {i}");
     }
-    assert_eq!(body["results"][3]["columns"][13], json!(["n", "DbDataType::Decimal"]));
+    assert_eq!(
+        body["results"][3]["columns"][13],
+        json!(["n", "DbDataType::Decimal"])
+    );
 }
 
 #[tokio::test]
@@ -239,7 +291,10 @@ async fn postgres_transaction_commits_and_rolls_back_on_one_connection() {
     let host = kitchen().start();
     let table = format!("kitchen_tx_{}", std::process::id());
     let run = |statements: Value| {
-        json_post(format!("{}/kitchen/pg", host.url), json!({"address": POSTGRES, "statements": statements}))
+        json_post(
+            format!("{}/kitchen/pg", host.url),
+            json!({"address": POSTGRES, "statements": statements}),
+        )
     };
     let exec = |sql: String| json!({"sql": sql, "params": [], "execute": true});
     let (status, body) = run(json!([
@@ -276,7 +331,10 @@ async fn postgres_errors_reach_the_component_and_change_nothing() {
     .await;
     assert_eq!(status, 500);
     let error = body["error"].as_str().unwrap_or_default();
-    assert!(error.contains("42P01") && error.contains("no_such_table"), "{error}");
+    assert!(
+        error.contains("42P01") && error.contains("no_such_table"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -298,28 +356,57 @@ async fn redis_commands_and_publish_work() {
         {"op": "publish", "channel": key, "payload": "hello subscribers"},
         {"op": "del", "keys": [key, format!("{key}-n"), format!("{key}-s")]},
     ]);
-    let (status, body) =
-        json_post(&format!("{}/kitchen/redis", host.url), json!({"address": REDIS, "ops": ops})).await;
+    let (status, body) = json_post(
+        &format!("{}/kitchen/redis", host.url),
+        json!({"address": REDIS, "ops": ops}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["results"],
-        json!(["()", "Some(\"v\")", "1", "2", "[\"a\", \"b\"]", "1", "[RedisResult::Int64(1)]", "()", "3"])
+        json!([
+            "()",
+            "Some(\"v\")",
+            "1",
+            "2",
+            "[\"a\", \"b\"]",
+            "1",
+            "[RedisResult::Int64(1)]",
+            "()",
+            "3"
+        ])
     );
     let mut messages = pubsub.on_message();
-    let message = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut messages))
-        .await
-        .expect("a published message")
-        .expect("message");
-    assert_eq!(message.get_payload::<String>().ok().as_deref(), Some("hello subscribers"));
+    let message = tokio::time::timeout(
+        Duration::from_secs(5),
+        futures::StreamExt::next(&mut messages),
+    )
+    .await
+    .expect("a published message")
+    .expect("message");
+    assert_eq!(
+        message.get_payload::<String>().ok().as_deref(),
+        Some("hello subscribers")
+    );
 }
 
 #[tokio::test]
 async fn refused_hosts_are_errors_the_component_sees() {
     let host = kitchen().start();
-    let (status, body) = get(&format!("{}/kitchen/outbound?url=http://example.com/", host.url)).await;
-    assert_eq!((status, body.as_str()), (502, "outbound error: ErrorCode::HttpRequestDenied"));
+    let (status, body) = get(&format!(
+        "{}/kitchen/outbound?url=http://example.com/",
+        host.url
+    ))
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (502, "outbound error: ErrorCode::HttpRequestDenied")
+    );
     let allowed = format!("{}/kitchen/outbound?url={}/exact", host.url, host.url);
-    assert_eq!(get(&allowed).await, (200, "status=200 body=p2 GET /exact\n".into()));
+    assert_eq!(
+        get(&allowed).await,
+        (200, "status=200 body=p2 GET /exact\n".into())
+    );
 
     let (status, body) = json_post(
         &format!("{}/kitchen/pg", host.url),
@@ -336,7 +423,10 @@ async fn refused_hosts_are_errors_the_component_sees() {
         json!({"address": "redis://10.1.1.1:6379", "ops": []}),
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (500, Some("Error::InvalidAddress")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (500, Some("Error::InvalidAddress"))
+    );
 }
 
 #[tokio::test]
@@ -344,7 +434,10 @@ async fn a_trap_answers_500_and_harms_no_other_request() {
     let host = kitchen().start();
     let slow = tokio::spawn(get(format!("{}/kitchen/sleep?ms=500", host.url).leak()));
     assert_eq!(get(&format!("{}/kitchen/trap", host.url)).await.0, 500);
-    assert_eq!(get(&format!("{}/kitchen/hello", host.url)).await, (200, "hello from kitchen".into()));
+    assert_eq!(
+        get(&format!("{}/kitchen/hello", host.url)).await,
+        (200, "hello from kitchen".into())
+    );
     assert_eq!(slow.await.expect("join"), (200, "slept".into()));
 }
 
@@ -355,8 +448,14 @@ async fn an_endless_loop_answers_504_within_the_deadline() {
     let (status, _) = get(&format!("{}/slow/loop", host.url)).await;
     let elapsed = started.elapsed();
     assert_eq!(status, 504);
-    assert!(elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(5), "{elapsed:?}");
-    assert_eq!(get(&format!("{}/slow/hello", host.url)).await, (200, "hello from kitchen".into()));
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+    assert_eq!(
+        get(&format!("{}/slow/hello", host.url)).await,
+        (200, "hello from kitchen".into())
+    );
 }
 
 #[tokio::test]
@@ -372,8 +471,14 @@ async fn component_output_reaches_the_log_tagged_with_the_component() {
     assert_eq!(get(&format!("{}/kitchen/stdout", host.url)).await.0, 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let log = host.log();
-    let line = log.lines().find(|l| l.contains("kitchen says hi")).unwrap_or_default();
-    assert!(line.contains("component=kitchen") && line.contains("stream=\"stdout\""), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("kitchen says hi"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("component=kitchen") && line.contains("stream=\"stdout\""),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -383,12 +488,20 @@ async fn migrations_create_the_database_and_apply_once() {
                      INSERT INTO greeting VALUES (1, 'migrated');\n";
     let start = || {
         kitchen()
-            .file(&format!("migrations/{database}/0001_greeting.sql"), migration)
+            .file(
+                &format!("migrations/{database}/0001_greeting.sql"),
+                migration,
+            )
             .env("JM_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
             .start()
     };
     let host = start();
-    assert!(host.log().contains(&format!("Migrated {database}: 1 applied, 1 new")), "{}", host.log());
+    assert!(
+        host.log()
+            .contains(&format!("Migrated {database}: 1 applied, 1 new")),
+        "{}",
+        host.log()
+    );
     let address = format!("postgres://postgres@127.0.0.1:5432/{database}");
     let (status, body) = json_post(
         &format!("{}/kitchen/pg", host.url),
@@ -396,26 +509,51 @@ async fn migrations_create_the_database_and_apply_once() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["results"][0]["rows"], json!([["DbValue::Str(\"migrated\")"]]));
+    assert_eq!(
+        body["results"][0]["rows"],
+        json!([["DbValue::Str(\"migrated\")"]])
+    );
     drop(host);
 
     let again = start();
-    assert!(again.log().contains(&format!("Migrated {database}: 1 applied, 0 new")), "{}", again.log());
+    assert!(
+        again
+            .log()
+            .contains(&format!("Migrated {database}: 1 applied, 0 new")),
+        "{}",
+        again.log()
+    );
     drop(again);
     let _ = std::process::Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-c", &format!("DROP DATABASE {database}")])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-c",
+            &format!("DROP DATABASE {database}"),
+        ])
         .output();
 }
 
 #[tokio::test]
 async fn manifest_errors_stop_start_up_with_file_and_line() {
-    let bad = MANIFEST.replace("memory_limit_mib = 32", "memory_limit_mib = 32\ncolour = \"red\"");
+    let bad = MANIFEST.replace(
+        "memory_limit_mib = 32",
+        "memory_limit_mib = 32\ncolour = \"red\"",
+    );
     let log = HostBuilder::new(&bad).start_expecting_failure();
-    assert!(log.contains("spin.toml:46: unknown field `colour`, expected one of"), "{log}");
+    assert!(
+        log.contains("spin.toml:46: unknown field `colour`, expected one of"),
+        "{log}"
+    );
 
     let missing = MANIFEST.replace("component = \"slow\"", "component = \"fast\"");
     let log = HostBuilder::new(&missing).start_expecting_failure();
-    assert!(log.contains("trigger names component `fast`, which is not in [component]"), "{log}");
+    assert!(
+        log.contains("trigger names component `fast`, which is not in [component]"),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -59,8 +59,9 @@ pub fn default_port(scheme: &str) -> Option<u16> {
 impl Address {
     /// Splits a URL such as `postgres://user:pw@db:5432/name` into scheme, host and port.
     pub fn parse(url: &str) -> Result<Self, String> {
-        let (scheme, rest) =
-            url.split_once("://").ok_or_else(|| format!("`{url}` has no `scheme://`"))?;
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| format!("`{url}` has no `scheme://`"))?;
         let scheme = scheme.to_ascii_lowercase();
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
         let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
@@ -72,7 +73,11 @@ impl Address {
             Some(p) => Some(p.parse().map_err(|_| format!("`{url}` has a bad port"))?),
             None => default_port(&scheme),
         };
-        Ok(Self { scheme, host: host.to_ascii_lowercase(), port })
+        Ok(Self {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+        })
     }
 }
 
@@ -90,7 +95,10 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), String> {
 impl AllowedHosts {
     /// Parses the manifest's list; an entry that is not `scheme://host[:port]` is an error.
     pub fn parse(list: &[String]) -> Result<Self, String> {
-        list.iter().map(|p| HostPattern::parse(p)).collect::<Result<_, _>>().map(Self)
+        list.iter()
+            .map(|p| HostPattern::parse(p))
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 
     /// Whether `address` matches any pattern.
@@ -104,7 +112,9 @@ impl AllowedHosts {
         if self.allows(&address) {
             Ok(address)
         } else {
-            Err(format!("{address} is not in the component's allowed_outbound_hosts"))
+            Err(format!(
+                "{address} is not in the component's allowed_outbound_hosts"
+            ))
         }
     }
 }
@@ -112,8 +122,9 @@ impl AllowedHosts {
 impl HostPattern {
     fn parse(pattern: &str) -> Result<Self, String> {
         let bad = |why: &str| format!("allowed host `{pattern}` {why}");
-        let (scheme, rest) =
-            pattern.split_once("://").ok_or_else(|| bad("must be `scheme://host[:port]`"))?;
+        let (scheme, rest) = pattern
+            .split_once("://")
+            .ok_or_else(|| bad("must be `scheme://host[:port]`"))?;
         if rest.contains('/') && rest.trim_end_matches('/').contains('/') {
             return Err(bad("must not have a path"));
         }
@@ -195,7 +206,12 @@ mod tests {
 
     #[test]
     fn malformed_patterns_fail() {
-        for bad in ["example.com", "https://ex*ample.com", "*://host", "https://host:port"] {
+        for bad in [
+            "example.com",
+            "https://ex*ample.com",
+            "*://host",
+            "https://host:port",
+        ] {
             assert!(AllowedHosts::parse(&[bad.to_string()]).is_err(), "{bad}");
         }
     }

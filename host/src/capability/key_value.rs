@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
 use redis::AsyncCommands as _;
-use wasmtime::component::{Accessor, Resource, StreamReader, FutureReader};
+use wasmtime::component::{Accessor, FutureReader, Resource, StreamReader};
 
 use super::{Spin, SpinView};
 use crate::bindings::key_value::{self, Error};
@@ -59,8 +59,11 @@ fn other(e: impl std::fmt::Display) -> Error {
     Error::Other(e.to_string())
 }
 
-fn lock(map: &Mutex<HashMap<String, Vec<u8>>>) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
-    map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+fn lock(
+    map: &Mutex<HashMap<String, Vec<u8>>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
+    map.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Backend {
@@ -115,7 +118,10 @@ impl Backend {
 }
 
 /// Takes a handle on the backend of an open store out of the table.
-fn backend<T>(accessor: &Accessor<T, Spin>, store: &Resource<Store>) -> wasmtime::Result<Arc<Backend>> {
+fn backend<T>(
+    accessor: &Accessor<T, Spin>,
+    store: &Resource<Store>,
+) -> wasmtime::Result<Arc<Backend>> {
     accessor.with(|mut access| Ok(access.get().table.get(store)?.0.clone()))
 }
 
@@ -189,7 +195,8 @@ impl<T> key_value::HostStoreWithStore<T> for Spin {
         };
         accessor.with(|mut access| {
             let stream = StreamReader::new(&mut access, keys)?;
-            let future = FutureReader::new(&mut access, async move { wasmtime::error::Ok(outcome) })?;
+            let future =
+                FutureReader::new(&mut access, async move { wasmtime::error::Ok(outcome) })?;
             Ok((stream, future))
         })
     }

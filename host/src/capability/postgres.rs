@@ -4,6 +4,11 @@
 //! `COMMIT` work across calls. A session dropped inside a transaction is closed rather than
 //! returned to the pool. Value conversions live in `postgres_values`.
 
+#![expect(
+    clippy::result_large_err,
+    reason = "the error is the WIT type the component receives, built once per failed call"
+)]
+
 use std::collections::HashMap;
 use std::str::FromStr as _;
 use std::sync::Arc;
@@ -27,13 +32,18 @@ pub struct Pools(std::sync::Mutex<HashMap<String, Pool>>);
 
 impl Pools {
     fn pool(&self, address: &str) -> Result<Pool, Error> {
-        let mut pools = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut pools = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(pool) = pools.get(address) {
             return Ok(pool.clone());
         }
         let config = tokio_postgres::Config::from_str(address)
             .map_err(|e| Error::ConnectionFailed(format!("invalid address: {e}")))?;
-        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
         let manager = Manager::from_config(config, tokio_postgres::NoTls, manager_config);
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
@@ -48,7 +58,10 @@ impl Pools {
             deadpool_postgres::PoolError::Backend(e) => Error::ConnectionFailed(e.to_string()),
             other => Error::ConnectionFailed(other.to_string()),
         })?;
-        Ok(Session { client: Mutex::new(Some(client)), in_transaction: AtomicBool::new(false) })
+        Ok(Session {
+            client: Mutex::new(Some(client)),
+            in_transaction: AtomicBool::new(false),
+        })
     }
 }
 
@@ -77,7 +90,7 @@ impl Drop for Session {
 
 impl Session {
     fn note_transaction(&self, statement: &str) {
-        let word = statement.trim_start().split_whitespace().next().unwrap_or_default();
+        let word = statement.split_whitespace().next().unwrap_or_default();
         match word.to_ascii_uppercase().trim_end_matches(';') {
             "BEGIN" | "START" => self.in_transaction.store(true, Ordering::Relaxed),
             "COMMIT" | "ROLLBACK" | "END" | "ABORT" => {
@@ -94,20 +107,33 @@ impl Session {
     ) -> Result<(Vec<Column>, Vec<Vec<DbValue>>), Error> {
         self.note_transaction(statement);
         let guard = self.client.lock().await;
-        let client = guard.as_ref().ok_or_else(|| Error::Other("connection closed".into()))?;
-        let prepared = client.prepare_cached(statement).await.map_err(query_error)?;
+        let client = guard
+            .as_ref()
+            .ok_or_else(|| Error::Other("connection closed".into()))?;
+        let prepared = client
+            .prepare_cached(statement)
+            .await
+            .map_err(query_error)?;
         let params: Vec<Param> = params.into_iter().map(Param).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
         let rows = client.query(&prepared, &refs).await.map_err(query_error)?;
-        let rows = rows.iter().map(convert_row).collect::<Result<Vec<_>, _>>()?;
+        let rows = rows
+            .iter()
+            .map(convert_row)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok((columns(prepared.columns()), rows))
     }
 
     async fn execute(&self, statement: &str, params: Vec<ParameterValue>) -> Result<u64, Error> {
         self.note_transaction(statement);
         let guard = self.client.lock().await;
-        let client = guard.as_ref().ok_or_else(|| Error::Other("connection closed".into()))?;
-        let prepared = client.prepare_cached(statement).await.map_err(query_error)?;
+        let client = guard
+            .as_ref()
+            .ok_or_else(|| Error::Other("connection closed".into()))?;
+        let prepared = client
+            .prepare_cached(statement)
+            .await
+            .map_err(query_error)?;
         let params: Vec<Param> = params.into_iter().map(Param).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
         client.execute(&prepared, &refs).await.map_err(query_error)
@@ -115,7 +141,10 @@ impl Session {
 }
 
 /// Opens a session for a component, checking the address against its grants.
-async fn open(ctx: (Result<(), String>, Arc<super::Resources>), address: &str) -> Result<Session, Error> {
+async fn open(
+    ctx: (Result<(), String>, Arc<super::Resources>),
+    address: &str,
+) -> Result<Session, Error> {
     let (allowed, resources) = ctx;
     if let Err(refusal) = allowed {
         return Err(Error::ConnectionFailed(refusal));
@@ -128,14 +157,20 @@ fn grant(ctx: &SpinCtx, address: &str) -> (Result<(), String>, Arc<super::Resour
     (allowed, ctx.resources.clone())
 }
 
-fn session<T>(accessor: &Accessor<T, Spin>, conn: &Resource<Connection>) -> wasmtime::Result<Arc<Session>> {
+fn session<T>(
+    accessor: &Accessor<T, Spin>,
+    conn: &Resource<Connection>,
+) -> wasmtime::Result<Arc<Session>> {
     accessor.with(|mut access| Ok(access.get().table.get(conn)?.0.clone()))
 }
 
 impl postgres::Host for SpinView<'_> {}
 
 impl postgres::HostConnection for SpinView<'_> {
-    async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+    async fn open(
+        &mut self,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
         match open(grant(self.ctx, &address), &address).await {
             Ok(session) => Ok(Ok(self.table.push(Connection(Arc::new(session)))?)),
             Err(e) => Ok(Err(e)),
@@ -177,7 +212,10 @@ impl<T> postgres::HostConnectionWithStore<T> for Spin {
         let ctx = accessor.with(|mut access| grant(access.get().ctx, &address));
         match open(ctx, &address).await {
             Ok(session) => accessor.with(|mut access| {
-                Ok(Ok(access.get().table.push(Connection(Arc::new(session)))?))
+                Ok(Ok(access
+                    .get()
+                    .table
+                    .push(Connection(Arc::new(session)))?))
             }),
             Err(e) => Ok(Err(e)),
         }
@@ -189,7 +227,14 @@ impl<T> postgres::HostConnectionWithStore<T> for Spin {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<
-        Result<(Vec<Column>, StreamReader<Vec<DbValue>>, FutureReader<Result<(), Error>>), Error>,
+        Result<
+            (
+                Vec<Column>,
+                StreamReader<Vec<DbValue>>,
+                FutureReader<Result<(), Error>>,
+            ),
+            Error,
+        >,
     > {
         let session = session(accessor, &conn)?;
         let (columns, rows) = match session.query(&statement, params).await {
@@ -224,7 +269,9 @@ impl postgres::HostConnectionBuilder for SpinView<'_> {
         _builder: Resource<ConnectionBuilder>,
         _certificate: String,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(Err(Error::Other("this host connects to Postgres without TLS".into())))
+        Ok(Err(Error::Other(
+            "this host connects to Postgres without TLS".into(),
+        )))
     }
 
     async fn build(
@@ -246,9 +293,8 @@ impl<T> postgres::HostConnectionBuilderWithStore<T> for Spin {
         accessor: &Accessor<T, Self>,
         builder: Resource<ConnectionBuilder>,
     ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
-        let address = accessor.with(|mut access| {
-            wasmtime::error::Ok(access.get().table.get(&builder)?.0.clone())
-        })?;
+        let address = accessor
+            .with(|mut access| wasmtime::error::Ok(access.get().table.get(&builder)?.0.clone()))?;
         <Self as postgres::HostConnectionWithStore<T>>::open_async(accessor, address).await
     }
 }

@@ -87,7 +87,10 @@ impl<T> wit::HostConnectionWithStore<T> for Spin {
     ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
         let (allowed, resources) = accessor.with(|mut access| {
             let ctx = access.get().ctx;
-            (ctx.grants.allowed_hosts.check_url(&address), ctx.resources.clone())
+            (
+                ctx.grants.allowed_hosts.check_url(&address),
+                ctx.resources.clone(),
+            )
         });
         if let Err(refusal) = allowed {
             tracing::debug!(%refusal, "redis address refused");
@@ -194,4 +197,3 @@ impl<T> wit::HostConnectionWithStore<T> for Spin {
         Ok(values.into_iter().map(to_result).collect())
     }
 }
-

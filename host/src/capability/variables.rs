@@ -18,9 +18,15 @@ pub fn template_references(template: &str) -> Result<Vec<String>, String> {
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| format!("unclosed `{{{{` in `{template}`"))?;
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("unclosed `{{{{` in `{template}`"))?;
         let name = after[..end].trim();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())
+        {
             return Err(format!("`{name}` in `{template}` is not a variable name"));
         }
         names.push(name.to_string());
@@ -71,13 +77,18 @@ impl variables::Host for SpinView<'_> {}
 
 impl<T> variables::HostWithStore<T> for Spin {
     async fn get(
-accessor: &Accessor<T, Self>, name: String) -> wasmtime::Result<Result<String, Error>> {
+        accessor: &Accessor<T, Self>,
+        name: String,
+    ) -> wasmtime::Result<Result<String, Error>> {
         let valid = !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !valid {
             return Ok(Err(Error::InvalidName(name)));
         }
-        let value = accessor.with(|mut access| access.get().ctx.grants.variables.get(&name).cloned());
+        let value =
+            accessor.with(|mut access| access.get().ctx.grants.variables.get(&name).cloned());
         Ok(value.ok_or(Error::Undefined(name)))
     }
 }
@@ -89,20 +100,46 @@ mod tests {
     #[test]
     fn templates_expand_references() {
         let values = BTreeMap::from([("host".to_string(), "db".to_string())]);
-        assert_eq!(template_references("{{host}}:{{ port }}"), Ok(vec!["host".into(), "port".into()]));
-        assert_eq!(expand("postgres://{{ host }}/x", &values), "postgres://db/x");
+        assert_eq!(
+            template_references("{{host}}:{{ port }}"),
+            Ok(vec!["host".into(), "port".into()])
+        );
+        assert_eq!(
+            expand("postgres://{{ host }}/x", &values),
+            "postgres://db/x"
+        );
         assert!(template_references("{{ Bad }}").is_err());
     }
 
     #[test]
     fn environment_overrides_default_and_required_must_be_set() {
         let decls = BTreeMap::from([
-            ("greeting".to_string(), VariableDecl { default: Some("hi".into()), ..Default::default() }),
-            ("token".to_string(), VariableDecl { required: true, ..Default::default() }),
+            (
+                "greeting".to_string(),
+                VariableDecl {
+                    default: Some("hi".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "token".to_string(),
+                VariableDecl {
+                    required: true,
+                    ..Default::default()
+                },
+            ),
         ]);
         let missing = resolve(&decls, |_| None).err().map(|e| e.to_string());
-        assert_eq!(missing.as_deref(), Some("variable `token` is required: set SPIN_VARIABLE_TOKEN in the environment"));
-        let values = resolve(&decls, |k| (k == "SPIN_VARIABLE_TOKEN").then(|| "t".to_string()));
-        assert_eq!(values.ok().map(|v| v["greeting"].clone() + &v["token"]), Some("hit".into()));
+        assert_eq!(
+            missing.as_deref(),
+            Some("variable `token` is required: set SPIN_VARIABLE_TOKEN in the environment")
+        );
+        let values = resolve(&decls, |k| {
+            (k == "SPIN_VARIABLE_TOKEN").then(|| "t".to_string())
+        });
+        assert_eq!(
+            values.ok().map(|v| v["greeting"].clone() + &v["token"]),
+            Some("hit".into())
+        );
     }
 }

@@ -48,7 +48,11 @@ impl HttpComponent {
     pub fn new(pre: ProxyPre<InstanceState>, env: Arc<ComponentEnv>, timeout: Duration) -> Self {
         let name = env.grants.component.as_str().into();
         let handler = ProxyHandler::new(Instances { pre, env, timeout });
-        Self { name, timeout, handler }
+        Self {
+            name,
+            timeout,
+            handler,
+        }
     }
 }
 
@@ -64,7 +68,9 @@ impl HandlerState for Instances {
     type WorkerExpiration = Deadline;
     type WorkerState = SingleRequest;
 
-    async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, Deadline, SingleRequest>> {
+    async fn instantiate(
+        &self,
+    ) -> wasmtime::Result<Instance<InstanceState, Deadline, SingleRequest>> {
         let mut store = Store::new(self.pre_engine(), InstanceState::new(&self.env));
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_async_yield_and_update(1);
@@ -74,8 +80,14 @@ impl HandlerState for Instances {
             store,
             proxy,
             view: wasmtime_wasi_http::WasiHttpView::http,
-            expiration: Deadline { timeout: self.timeout, sleep: Box::pin(tokio::time::sleep(Duration::MAX)) },
-            state: SingleRequest { timeout: self.timeout, component: self.env.grants.component.clone() },
+            expiration: Deadline {
+                timeout: self.timeout,
+                sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
+            },
+            state: SingleRequest {
+                timeout: self.timeout,
+                component: self.env.grants.component.clone(),
+            },
         })
     }
 }
@@ -96,7 +108,12 @@ struct Deadline {
 }
 
 impl WorkerExpiration for Deadline {
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>, status: WorkerStatus, start: Instant) -> Poll<()> {
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
         let this = self.get_mut();
         // The request's own deadline (`on_request_start`) is polled only when the guest yields
         // to its event loop; this one ends an instance that never does.
@@ -123,7 +140,11 @@ impl WorkerState for SingleRequest {
     type RequestData = ();
 
     fn should_accept_request(&self, _concurrent: usize, total: usize) -> ShouldAccept {
-        if total == 0 { ShouldAccept::Yes } else { ShouldAccept::Never }
+        if total == 0 {
+            ShouldAccept::Yes
+        } else {
+            ShouldAccept::Never
+        }
     }
 
     fn on_request_start(
@@ -149,7 +170,10 @@ impl HttpTrigger {
         routes: Vec<(super::routes::RoutePattern, usize)>,
         components: Vec<HttpComponent>,
     ) -> Self {
-        Self { router: Router::new(routes), components }
+        Self {
+            router: Router::new(routes),
+            components,
+        }
     }
 
     /// Serves connections from `listener` until `shutdown` resolves, then lets in-flight
@@ -180,7 +204,9 @@ impl HttpTrigger {
                 async move { Ok::<_, Infallible>(trigger.handle(req, client).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
             let connection = graceful.watch(connection);
             tokio::spawn(async move {
                 if let Err(error) = connection.await {
@@ -189,7 +215,10 @@ impl HttpTrigger {
             });
         }
         tracing::info!("http trigger stopped accepting; draining in-flight requests");
-        if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!(?grace, "in-flight requests outlived the shutdown deadline");
         }
         Ok(())
@@ -228,23 +257,36 @@ impl HttpTrigger {
 
 /// The response for a request its component failed to answer: 504 once its deadline passed
 /// (whichever of the two deadline checks noticed first), else 500.
-fn failure(component: &HttpComponent, error: &wasmtime::Error, elapsed: Duration) -> Response<WasiBody> {
+fn failure(
+    component: &HttpComponent,
+    error: &wasmtime::Error,
+    elapsed: Duration,
+) -> Response<WasiBody> {
     let timed_out = elapsed >= component.timeout;
     let component = &*component.name;
     if timed_out || error.downcast_ref::<ExpirationError>().is_some() {
         tracing::debug!(component, blame = "guest", "request timed out");
         return plain(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout");
     }
-    let blame = if error.downcast_ref::<InstantiationError<()>>().is_some() { "host" } else { "guest" };
+    let blame = if error.downcast_ref::<InstantiationError<()>>().is_some() {
+        "host"
+    } else {
+        "guest"
+    };
     tracing::debug!(component, blame, error = %format!("{error:#}"), "request failed");
     plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<WasiBody> {
-    let body = Full::new(Bytes::from_static(text.as_bytes())).map_err(|never| match never {}).boxed_unsync();
+    let body = Full::new(Bytes::from_static(text.as_bytes()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain"),
+    );
     response
 }
 
@@ -256,7 +298,11 @@ fn set_spin_headers(req: &mut Request<WasiBody>, matched: &RouteMatch, client: S
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost")
         .to_string();
-    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
     let scheme = req.uri().scheme_str().unwrap_or("http").to_string();
     let headers = req.headers_mut();
     let mut set = |name: &str, value: &str| {
@@ -264,7 +310,10 @@ fn set_spin_headers(req: &mut Request<WasiBody>, matched: &RouteMatch, client: S
             headers.insert(name, value);
         }
     };
-    set("spin-full-url", &format!("{scheme}://{host}{path_and_query}"));
+    set(
+        "spin-full-url",
+        &format!("{scheme}://{host}{path_and_query}"),
+    );
     set("spin-path-info", &matched.path_info);
     set("spin-matched-route", &matched.raw_route);
     set("spin-base-path", "/");
@@ -272,6 +321,9 @@ fn set_spin_headers(req: &mut Request<WasiBody>, matched: &RouteMatch, client: S
     set("spin-component-route", &matched.component_route);
     set("spin-client-addr", &client.to_string());
     for (name, value) in &matched.params {
-        set(&format!("spin-path-match-{}", name.to_ascii_lowercase()), value);
+        set(
+            &format!("spin-path-match-{}", name.to_ascii_lowercase()),
+            value,
+        );
     }
 }

@@ -45,11 +45,17 @@ impl RoutePattern {
             segments.push(match part.strip_prefix(':') {
                 Some("") => return Err(format!("route `{raw}` has a parameter without a name")),
                 Some(name) => Segment::Param(name.to_string()),
-                None if part == "..." => return Err(format!("route `{raw}` may use `...` only at its end")),
+                None if part == "..." => {
+                    return Err(format!("route `{raw}` may use `...` only at its end"));
+                }
                 None => Segment::Literal(part.to_string()),
             });
         }
-        Ok(Self { raw: raw.to_string(), segments, wildcard })
+        Ok(Self {
+            raw: raw.to_string(),
+            segments,
+            wildcard,
+        })
     }
 
     /// Matches a request path against this route.
@@ -76,14 +82,31 @@ impl RoutePattern {
         if self.wildcard && path.ends_with('/') && !path_info.is_empty() {
             path_info.push('/');
         }
-        let component_route = self.raw.strip_suffix("/...").unwrap_or(&self.raw).to_string();
-        Some(RouteMatch { raw_route: self.raw.clone(), component_route, path_info, params })
+        let component_route = self
+            .raw
+            .strip_suffix("/...")
+            .unwrap_or(&self.raw)
+            .to_string();
+        Some(RouteMatch {
+            raw_route: self.raw.clone(),
+            component_route,
+            path_info,
+            params,
+        })
     }
 
     /// Sort key: exact routes before wildcards, longer before shorter, literals before params.
     fn specificity(&self) -> (bool, Reverse<usize>, Reverse<usize>) {
-        let literals = self.segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count();
-        (self.wildcard, Reverse(self.segments.len()), Reverse(literals))
+        let literals = self
+            .segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count();
+        (
+            self.wildcard,
+            Reverse(self.segments.len()),
+            Reverse(literals),
+        )
     }
 }
 
@@ -103,7 +126,9 @@ impl<T: Clone> Router<T> {
 
     /// The target and match of the first route the path matches.
     pub fn route(&self, path: &str) -> Option<(T, RouteMatch)> {
-        self.routes.iter().find_map(|(p, t)| p.matches(path).map(|m| (t.clone(), m)))
+        self.routes
+            .iter()
+            .find_map(|(p, t)| p.matches(path).map(|m| (t.clone(), m)))
     }
 }
 
@@ -112,7 +137,11 @@ mod tests {
     use super::*;
 
     fn router(routes: &[&str]) -> Router<String> {
-        Router::new(routes.iter().filter_map(|r| Some((RoutePattern::parse(r).ok()?, r.to_string()))))
+        Router::new(
+            routes
+                .iter()
+                .filter_map(|r| Some((RoutePattern::parse(r).ok()?, r.to_string()))),
+        )
     }
 
     fn target(router: &Router<String>, path: &str) -> Option<String> {
@@ -123,7 +152,10 @@ mod tests {
     fn exact_beats_wildcard_and_longer_prefix_wins() {
         let r = router(&["/...", "/api/...", "/api/users", "/api/users/:id"]);
         assert_eq!(target(&r, "/api/users").as_deref(), Some("/api/users"));
-        assert_eq!(target(&r, "/api/users/7").as_deref(), Some("/api/users/:id"));
+        assert_eq!(
+            target(&r, "/api/users/7").as_deref(),
+            Some("/api/users/:id")
+        );
         assert_eq!(target(&r, "/api/other/x").as_deref(), Some("/api/..."));
         assert_eq!(target(&r, "/static/a.css").as_deref(), Some("/..."));
     }

@@ -2,6 +2,11 @@
 //! stops it when the test ends.
 
 #![allow(dead_code, reason = "each test file uses a different part of the support module")]
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: a failed set-up step should stop the test with its message"
+)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -48,7 +53,12 @@ impl HostBuilder {
     /// A host for `manifest`, where `{components}` stands for the test components' folder.
     pub fn new(manifest: &str) -> Self {
         let manifest = manifest.replace("{components}", &components().display().to_string());
-        Self { manifest, runtime_config: None, env: Vec::new(), files: Vec::new() }
+        Self {
+            manifest,
+            runtime_config: None,
+            env: Vec::new(),
+            files: Vec::new(),
+        }
     }
 
     /// Adds runtime config.
@@ -167,7 +177,12 @@ pub async fn get(url: &str) -> (u16, String) {
 
 /// A body and status from POST `url` with `body`.
 pub async fn post(url: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
-    let response = reqwest::Client::new().post(url).body(body).send().await.expect("POST");
+    let response = reqwest::Client::new()
+        .post(url)
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
     let status = response.status().as_u16();
     (status, response.text().await.expect("body"))
 }
