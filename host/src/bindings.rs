@@ -30,3 +30,19 @@ pub use spin::key_value::key_value;
 pub use spin::postgres::postgres;
 pub use spin::redis::redis;
 pub use spin::variables::variables;
+
+/// Bindings for the host's Kafka package in `wit/kafka`.
+pub mod kafka {
+    #![expect(missing_docs, reason = "generated code")]
+
+    wasmtime::component::bindgen!({
+        path: "../wit/kafka",
+        world: "jm:kafka/component",
+        imports: { default: trappable },
+        exports: { default: async | store },
+    });
+
+    pub use exports::jm::kafka::handler::Outcome;
+    pub use jm::kafka::producer;
+    pub use jm::kafka::types::{Error, Message};
+}

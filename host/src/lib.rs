@@ -9,6 +9,7 @@ pub mod bindings;
 pub mod build;
 pub mod capability;
 pub mod engine;
+pub mod kafka;
 pub mod log_stream;
 pub mod manifest;
 pub mod migrate;

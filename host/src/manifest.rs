@@ -34,6 +34,44 @@ pub struct Manifest {
     pub http_triggers: Vec<HttpTrigger>,
     /// `[component.NAME]` entries.
     pub components: BTreeMap<String, ComponentSpec>,
+    /// `[[trigger.kafka]]` entries in manifest order.
+    pub kafka_triggers: Vec<KafkaTrigger>,
+    /// `[application.trigger.kafka]`, with defaults.
+    pub kafka: KafkaSettings,
+}
+
+/// One `[[trigger.kafka]]` entry: a consumer group running a component for its topics.
+#[derive(Debug, Clone)]
+pub struct KafkaTrigger {
+    /// The component that handles the messages.
+    pub component: String,
+    /// The topics it consumes.
+    pub topics: Vec<String>,
+    /// The consumer group (default: the component's name).
+    pub group: String,
+    /// How many messages it handles at once (default 8); one key is never handled twice at
+    /// once.
+    pub concurrency: usize,
+}
+
+/// `[application.trigger.kafka]`: how the host talks to Kafka.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// Bootstrap servers; `JM_KAFKA_BROKERS` overrides them, and without either `jm up`
+    /// starts a local broker.
+    pub brokers: Option<String>,
+    /// Partitions of topics the host creates (default 3).
+    pub partitions: i32,
+    /// The folder of Avro schemas, absolute (default `avro/` beside the manifest).
+    pub schemas: PathBuf,
+    /// Retries after the first failed attempt before a message is dead-lettered (default 3).
+    pub retries: u32,
+    /// The first back-off; each retry doubles it (default 1 s).
+    pub backoff: Duration,
+    /// How long a handled message id is remembered (default 7 days).
+    pub dedup_ttl: Duration,
+    /// librdkafka settings passed through to every client.
+    pub client: BTreeMap<String, String>,
 }
 
 /// One application variable declared in `[variables]`.
@@ -71,6 +109,8 @@ pub struct ComponentSpec {
     pub allowed_outbound_hosts: AllowedHosts,
     /// Key-value store labels the component may open.
     pub key_value_stores: Vec<String>,
+    /// Kafka topics the component may publish to.
+    pub kafka_publish: Vec<String>,
     /// How to build the source, if the manifest says.
     pub build: Option<BuildSpec>,
     /// The per-request deadline.
@@ -123,6 +163,36 @@ struct RawApplication {
 #[serde(deny_unknown_fields)]
 struct RawApplicationTriggers {
     http: Option<RawHttpAppSettings>,
+    kafka: Option<RawKafkaAppSettings>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawKafkaAppSettings {
+    brokers: Option<RawStrings>,
+    partitions: Option<i32>,
+    schemas: Option<String>,
+    retries: Option<u32>,
+    backoff_ms: Option<u64>,
+    dedup_ttl_secs: Option<u64>,
+    #[serde(default)]
+    client: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawStrings {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKafkaTrigger {
+    component: Spanned<String>,
+    topics: Vec<String>,
+    group: Option<String>,
+    concurrency: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +216,8 @@ struct RawVariable {
 struct RawTriggers {
     #[serde(default)]
     http: Vec<RawHttpTrigger>,
+    #[serde(default)]
+    kafka: Vec<RawKafkaTrigger>,
 }
 
 #[derive(Deserialize)]
@@ -188,6 +260,9 @@ struct RawComponent {
     allowed_outbound_hosts: Vec<Spanned<String>>,
     #[serde(default)]
     key_value_stores: Vec<String>,
+    /// Host extension: topics the component may publish to.
+    #[serde(default)]
+    kafka_publish: Vec<String>,
     build: Option<RawBuild>,
     /// Host extension: the per-request deadline in milliseconds.
     request_timeout_ms: Option<u64>,
@@ -264,6 +339,7 @@ impl Manifest {
                 ));
             }
         }
+        let kafka = kafka_settings(&dir, raw.application.trigger.kafka.unwrap_or_default());
         if let Some(base) = raw.application.trigger.http.and_then(|h| h.base)
             && base.get_ref() != "/"
         {
@@ -307,6 +383,26 @@ impl Manifest {
             });
         }
 
+        let mut kafka_triggers = Vec::new();
+        for trigger in raw.trigger.kafka {
+            if !components.contains_key(trigger.component.get_ref()) {
+                return Err(at.error(
+                    trigger.component.span(),
+                    format!(
+                        "trigger names component `{}`, which is not in [component]",
+                        trigger.component.get_ref()
+                    ),
+                ));
+            }
+            let component = trigger.component.into_inner();
+            kafka_triggers.push(KafkaTrigger {
+                group: trigger.group.unwrap_or_else(|| component.clone()),
+                component,
+                topics: trigger.topics,
+                concurrency: trigger.concurrency.unwrap_or(8).max(1),
+            });
+        }
+
         Ok(Self {
             path: path.to_path_buf(),
             dir,
@@ -314,7 +410,24 @@ impl Manifest {
             variables,
             http_triggers,
             components,
+            kafka_triggers,
+            kafka,
         })
+    }
+}
+
+fn kafka_settings(dir: &Path, raw: RawKafkaAppSettings) -> KafkaSettings {
+    KafkaSettings {
+        brokers: raw.brokers.map(|b| match b {
+            RawStrings::One(s) => s,
+            RawStrings::Many(list) => list.join(","),
+        }),
+        partitions: raw.partitions.unwrap_or(3).max(1),
+        schemas: dir.join(raw.schemas.as_deref().unwrap_or("avro")),
+        retries: raw.retries.unwrap_or(3),
+        backoff: Duration::from_millis(raw.backoff_ms.unwrap_or(1000)),
+        dedup_ttl: Duration::from_secs(raw.dedup_ttl_secs.unwrap_or(7 * 24 * 3600)),
+        client: raw.client,
     }
 }
 
@@ -395,6 +508,7 @@ fn check_component(
         variables,
         allowed_outbound_hosts,
         key_value_stores: raw.key_value_stores,
+        kafka_publish: raw.kafka_publish,
         build,
         request_timeout: raw
             .request_timeout_ms

@@ -9,6 +9,9 @@
 //!
 //! [postgres]
 //! url = "postgres://postgres@127.0.0.1:5432"
+//!
+//! [redis]
+//! url = "redis://127.0.0.1:6379"
 //! ```
 
 use std::collections::BTreeMap;
@@ -19,6 +22,8 @@ use serde::Deserialize;
 
 /// The default Postgres server when neither runtime config nor `JM_POSTGRES_URL` names one.
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432";
+/// The default Redis server when neither runtime config nor `JM_REDIS_URL` names one.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// Parsed runtime config.
 #[derive(Debug, Default, Deserialize)]
@@ -29,6 +34,16 @@ pub struct RuntimeConfig {
     pub key_value_store: BTreeMap<String, KeyValueStoreConfig>,
     /// The Postgres server that holds the application's databases.
     pub postgres: Option<PostgresConfig>,
+    /// The Redis server the host keeps its own records in (Kafka de-duplication).
+    pub redis: Option<RedisConfig>,
+}
+
+/// `[redis]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// Redis url.
+    pub url: String,
 }
 
 /// One `[key_value_store.LABEL]`.
@@ -91,6 +106,14 @@ impl RuntimeConfig {
             .filter(|(_, s)| s.url.is_none())
             .map(|(l, _)| l.clone())
             .collect()
+    }
+
+    /// The host's Redis: `JM_REDIS_URL`, then runtime config, then the local default.
+    pub fn redis_url(&self) -> String {
+        std::env::var("JM_REDIS_URL")
+            .ok()
+            .or_else(|| self.redis.as_ref().map(|r| r.url.clone()))
+            .unwrap_or_else(|| DEFAULT_REDIS_URL.to_string())
     }
 
     /// The Postgres server: `JM_POSTGRES_URL`, then runtime config, then the local default.

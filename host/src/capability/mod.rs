@@ -5,6 +5,7 @@
 //! through [`SpinView`], the slice of the store data the bindings see.
 
 pub mod allowed_hosts;
+pub mod kafka;
 pub mod key_value;
 pub mod outbound_http;
 pub mod postgres;
@@ -29,6 +30,8 @@ pub struct Resources {
     pub redis: redis::Clients,
     /// Key-value stores by label.
     pub key_value: key_value::Stores,
+    /// The Kafka connection, when the application uses Kafka.
+    pub kafka: Option<Arc<crate::kafka::Kafka>>,
 }
 
 /// What one component may reach, resolved from its manifest entry at load.
@@ -41,6 +44,8 @@ pub struct Grants {
     pub key_value_stores: Vec<String>,
     /// The component's variables with templates expanded.
     pub variables: BTreeMap<String, String>,
+    /// Topics the component may publish to.
+    pub kafka_publish: Vec<String>,
 }
 
 impl Grants {
@@ -56,6 +61,7 @@ impl Grants {
             allowed_hosts: spec.allowed_outbound_hosts.clone(),
             key_value_stores: spec.key_value_stores.clone(),
             variables,
+            kafka_publish: spec.kafka_publish.clone(),
         }
     }
 }
@@ -92,5 +98,6 @@ pub fn add_to_linker<T: Send + 'static>(
     bindings::redis::add_to_linker::<T, Spin>(linker, view)?;
     bindings::key_value::add_to_linker::<T, Spin>(linker, view)?;
     bindings::variables::add_to_linker::<T, Spin>(linker, view)?;
+    bindings::kafka::producer::add_to_linker::<T, Spin>(linker, view)?;
     Ok(())
 }

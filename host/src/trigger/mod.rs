@@ -1,4 +1,5 @@
 //! Triggers: what makes a component run. HTTP requests today, each on a fresh instance.
 
 pub mod http;
+pub mod kafka;
 pub mod routes;

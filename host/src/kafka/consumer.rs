@@ -1,0 +1,369 @@
+//! The Kafka trigger: a consumer group per `[[trigger.kafka]]`, each message handled by a
+//! fresh instance, offsets committed only after the handler finished, in partition order.
+//!
+//! 1. The poll loop reads a message, records it as pending for its partition, and queues it
+//!    on one of `concurrency` lanes chosen by partition and key (order per key holds).
+//! 2. A lane skips messages already handled (by `message-id`, in Redis), decodes the value
+//!    (a poison value goes to `<topic>.DLT` at once), runs the handler, retries with
+//!    exponential back-off, and dead-letters what never succeeds.
+//! 3. When a message is done, the partition's commit point advances to its lowest pending
+//!    offset; revocation and shutdown wait for pending messages and commit before letting go.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
+use tokio::sync::{mpsc, watch};
+
+use super::{DEAD_LETTER_SUFFIX, Kafka};
+use crate::manifest::KafkaTrigger;
+use crate::trigger::kafka::{HandlerOutcome, KafkaHandler};
+
+/// How long revocation and shutdown wait for in-flight messages.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Messages queued per lane before the poll loop waits.
+const LANE_DEPTH: usize = 64;
+
+type Partition = (String, i32);
+
+/// Offsets in flight per partition, and the commit point they allow.
+#[derive(Default)]
+struct Tracker {
+    partitions: Mutex<HashMap<Partition, PartitionState>>,
+    drained: Condvar,
+}
+
+#[derive(Default)]
+struct PartitionState {
+    pending: BTreeSet<i64>,
+    next: i64,
+    committed: i64,
+}
+
+impl PartitionState {
+    fn commit_point(&self) -> i64 {
+        self.pending.first().copied().unwrap_or(self.next)
+    }
+}
+
+impl Tracker {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Partition, PartitionState>> {
+        self.partitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn received(&self, partition: Partition, offset: i64) {
+        let mut partitions = self.lock();
+        let state = partitions.entry(partition).or_default();
+        state.pending.insert(offset);
+        state.next = state.next.max(offset + 1);
+    }
+
+    /// Marks an offset done; returns the new commit point when it advanced.
+    fn finished(&self, partition: &Partition, offset: i64) -> Option<i64> {
+        let mut partitions = self.lock();
+        let state = partitions.get_mut(partition)?;
+        state.pending.remove(&offset);
+        let point = state.commit_point();
+        self.drained.notify_all();
+        (point > state.committed).then(|| {
+            state.committed = point;
+            point
+        })
+    }
+
+    /// Waits until no message of `wanted` is pending, then returns their commit points.
+    fn drain(&self, wanted: &[Partition], timeout: Duration) -> Vec<(Partition, i64)> {
+        let deadline = Instant::now() + timeout;
+        let mut partitions = self.lock();
+        loop {
+            let busy = wanted.iter().any(|p| partitions.get(p).is_some_and(|s| !s.pending.is_empty()));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !busy || left.is_zero() {
+                break;
+            }
+            partitions = match self.drained.wait_timeout(partitions, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        wanted
+            .iter()
+            .filter_map(|p| partitions.remove(p).map(|s| (p.clone(), s.commit_point())))
+            .filter(|(_, point)| *point > 0)
+            .collect()
+    }
+
+    fn all(&self) -> Vec<Partition> {
+        self.lock().keys().cloned().collect()
+    }
+}
+
+/// The consumer context: drains and commits a partition before it is revoked.
+struct TriggerContext {
+    tracker: Arc<Tracker>,
+    group: String,
+}
+
+impl ClientContext for TriggerContext {}
+
+impl ConsumerContext for TriggerContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(list) = rebalance else { return };
+        let wanted: Vec<Partition> =
+            list.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+        let points = self.tracker.drain(&wanted, DRAIN_TIMEOUT);
+        if let Err(error) = commit(consumer, &points, CommitMode::Sync) {
+            tracing::warn!(group = %self.group, %error, "commit before revocation failed");
+        }
+        tracing::info!(group = %self.group, partitions = wanted.len(), "partitions released");
+    }
+}
+
+fn commit<C: rdkafka::consumer::Consumer<X>, X: ConsumerContext>(
+    consumer: &C,
+    points: &[(Partition, i64)],
+    mode: CommitMode,
+) -> Result<()> {
+    if points.is_empty() {
+        return Ok(());
+    }
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), point) in points {
+        list.add_partition_offset(topic, *partition, Offset::Offset(*point))?;
+    }
+    consumer.commit(&list, mode)?;
+    Ok(())
+}
+
+/// Everything a lane needs to handle messages of one trigger.
+struct Lane {
+    kafka: Arc<Kafka>,
+    handler: Arc<KafkaHandler>,
+    dedup: Dedup,
+    group: String,
+    tracker: Arc<Tracker>,
+    consumer: Arc<StreamConsumer<TriggerContext>>,
+}
+
+/// Runs one Kafka trigger until `shutdown` turns true, then drains and commits.
+pub async fn run(
+    kafka: Arc<Kafka>,
+    trigger: KafkaTrigger,
+    handler: Arc<KafkaHandler>,
+    dedup: Dedup,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let tracker = Arc::new(Tracker::default());
+    let context = TriggerContext { tracker: tracker.clone(), group: trigger.group.clone() };
+    let mut config = super::client_config(&kafka.brokers, &kafka.settings);
+    config
+        .set("group.id", &trigger.group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "50");
+    set_default(&mut config, "session.timeout.ms", "6000");
+    set_default(&mut config, "max.poll.interval.ms", "30000");
+    let consumer: Arc<StreamConsumer<TriggerContext>> =
+        Arc::new(config.create_with_context(context).context("failed to create a Kafka consumer")?);
+    let topics: Vec<&str> = trigger.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics).context("failed to subscribe")?;
+    tracing::info!(group = %trigger.group, topics = ?trigger.topics, component = %trigger.component, "kafka trigger started");
+
+    let mut lanes = Vec::new();
+    let mut workers = Vec::new();
+    for _ in 0..trigger.concurrency.max(1) {
+        let (tx, rx) = mpsc::channel::<OwnedMessage>(LANE_DEPTH);
+        let lane = Lane {
+            kafka: kafka.clone(),
+            handler: handler.clone(),
+            dedup: dedup.clone(),
+            group: trigger.group.clone(),
+            tracker: tracker.clone(),
+            consumer: consumer.clone(),
+        };
+        lanes.push(tx);
+        workers.push(tokio::spawn(lane.work(rx)));
+    }
+
+    loop {
+        let message = tokio::select! {
+            message = consumer.recv() => message,
+            _ = shutdown.changed() => break,
+        };
+        let message = match message {
+            Ok(message) => message.detach(),
+            Err(error) => {
+                tracing::warn!(group = %trigger.group, %error, "kafka consumer error");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        tracker.received((message.topic().to_string(), message.partition()), message.offset());
+        let lane = lane_of(&message, lanes.len());
+        if lanes[lane].send(message).await.is_err() {
+            break;
+        }
+    }
+
+    drop(lanes);
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let points = tracker.drain(&tracker.all(), DRAIN_TIMEOUT);
+    commit(consumer.as_ref(), &points, CommitMode::Sync)?;
+    tracing::info!(group = %trigger.group, "kafka trigger stopped");
+    Ok(())
+}
+
+fn set_default(config: &mut rdkafka::ClientConfig, key: &str, value: &str) {
+    if config.get(key).is_none() {
+        config.set(key, value);
+    }
+}
+
+/// The lane of a message: by partition and key, so one key always takes the same lane.
+fn lane_of(message: &OwnedMessage, lanes: usize) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    message.partition().hash(&mut hasher);
+    message.key().hash(&mut hasher);
+    (hasher.finish() % lanes as u64) as usize
+}
+
+impl Lane {
+    async fn work(self, mut rx: mpsc::Receiver<OwnedMessage>) {
+        while let Some(message) = rx.recv().await {
+            self.process(&message).await;
+            let partition = (message.topic().to_string(), message.partition());
+            if let Some(point) = self.tracker.finished(&partition, message.offset())
+                && let Err(error) = commit(self.consumer.as_ref(), &[(partition, point)], CommitMode::Async)
+            {
+                tracing::warn!(group = %self.group, %error, "offset commit failed");
+            }
+        }
+    }
+
+    /// Handles one message to its end: done, skipped as a duplicate, or dead-lettered.
+    async fn process(&self, message: &OwnedMessage) {
+        let id = super::header(message, "message-id").map(|v| String::from_utf8_lossy(&v).into_owned());
+        if let Some(id) = &id
+            && self.dedup.seen(&self.group, id).await
+        {
+            tracing::debug!(group = %self.group, message_id = %id, "duplicate skipped");
+            return;
+        }
+        let received = match self.kafka.receive(message) {
+            Ok(received) => received,
+            Err(reason) => {
+                self.dead_letter(message, &reason.to_string(), 0).await;
+                return self.done(id.as_deref()).await;
+            }
+        };
+
+        let retries = self.kafka.settings.retries;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let reason = match self.handler.handle(received.clone()).await {
+                HandlerOutcome::Ok => break,
+                HandlerOutcome::Reject(reason) => {
+                    self.dead_letter(message, &format!("rejected: {reason}"), attempt).await;
+                    break;
+                }
+                HandlerOutcome::RetryLater(reason) => format!("retry-later: {reason}"),
+                HandlerOutcome::Failed(reason) => reason,
+            };
+            if attempt > retries {
+                self.dead_letter(message, &reason, attempt).await;
+                break;
+            }
+            let backoff = self.kafka.settings.backoff * 2u32.saturating_pow(attempt - 1);
+            tracing::debug!(group = %self.group, attempt, %reason, ?backoff, "message will be retried");
+            tokio::time::sleep(backoff).await;
+        }
+        self.done(id.as_deref()).await;
+    }
+
+    async fn done(&self, id: Option<&str>) {
+        if let Some(id) = id {
+            self.dedup.mark(&self.group, id).await;
+        }
+    }
+
+    /// Sends the message to `<topic>.DLT` with why and how often it failed; keeps trying
+    /// while the broker refuses, since dropping it would lose it.
+    async fn dead_letter(&self, message: &OwnedMessage, error: &str, attempts: u32) {
+        let topic = format!("{}{DEAD_LETTER_SUFFIX}", message.topic());
+        let mut headers = super::headers(message);
+        headers.push(("error".into(), error.as_bytes().to_vec()));
+        headers.push(("original-topic".into(), message.topic().as_bytes().to_vec()));
+        headers.push(("original-partition".into(), message.partition().to_string().into_bytes()));
+        headers.push(("original-offset".into(), message.offset().to_string().into_bytes()));
+        headers.push(("attempts".into(), attempts.to_string().into_bytes()));
+        let payload = message.payload().unwrap_or_default();
+        let mut wait = Duration::from_millis(500);
+        loop {
+            match self.kafka.produce(&topic, message.key(), payload, &headers).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(%topic, error = %e, "dead-letter produce failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        tracing::warn!(group = %self.group, topic = message.topic(), partition = message.partition(), offset = message.offset(), error, attempts, "message dead-lettered");
+    }
+}
+
+/// Which message ids a group has handled, kept in Redis with a time to live.
+#[derive(Clone)]
+pub struct Dedup {
+    redis: redis::aio::ConnectionManager,
+    ttl: Duration,
+}
+
+impl Dedup {
+    /// Connects to the Redis at `url`.
+    pub async fn connect(url: &str, ttl: Duration) -> Result<Self> {
+        let client = redis::Client::open(url).context("bad Redis url for de-duplication")?;
+        let redis = redis::aio::ConnectionManager::new(client)
+            .await
+            .context("failed to reach Redis for Kafka de-duplication")?;
+        Ok(Self { redis, ttl })
+    }
+
+    fn key(group: &str, id: &str) -> String {
+        format!("jm:kafka:handled:{group}:{id}")
+    }
+
+    async fn seen(&self, group: &str, id: &str) -> bool {
+        let mut redis = self.redis.clone();
+        match redis::cmd("EXISTS").arg(Self::key(group, id)).query_async::<bool>(&mut redis).await {
+            Ok(seen) => seen,
+            Err(error) => {
+                tracing::warn!(%error, "de-duplication check failed; handling the message");
+                false
+            }
+        }
+    }
+
+    async fn mark(&self, group: &str, id: &str) {
+        let mut redis = self.redis.clone();
+        let set = redis::cmd("SET")
+            .arg(Self::key(group, id))
+            .arg(1)
+            .arg("EX")
+            .arg(self.ttl.as_secs().max(1))
+            .query_async::<()>(&mut redis)
+            .await;
+        if let Err(error) = set {
+            tracing::warn!(%error, "failed to record a handled message id");
+        }
+    }
+}
