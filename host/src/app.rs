@@ -47,7 +47,8 @@ struct Prepared {
 impl App {
     /// Loads every component of `manifest` that a trigger names.
     pub async fn load(manifest: &Manifest, runtime: &RuntimeConfig) -> Result<Self> {
-        let values = capability::variables::resolve(&manifest.variables, |k| std::env::var(k).ok())?;
+        let values =
+            capability::variables::resolve(&manifest.variables, |k| std::env::var(k).ok())?;
         let (kafka, broker) = connect_kafka(manifest, runtime).await?;
         let resources = Arc::new(Resources {
             postgres: Default::default(),
@@ -61,7 +62,8 @@ impl App {
         });
 
         let max_memory = manifest.components.values().map(|c| c.memory_limit).max();
-        let engine = crate::engine::new(max_memory.unwrap_or(crate::manifest::DEFAULT_MEMORY_LIMIT))?;
+        let engine =
+            crate::engine::new(max_memory.unwrap_or(crate::manifest::DEFAULT_MEMORY_LIMIT))?;
         crate::engine::spawn_epoch_ticker(&engine);
         let linker = linker(&engine)?;
         let cache = crate::engine::cache_dir();
@@ -85,7 +87,14 @@ impl App {
                 environment: spec.environment.clone(),
                 memory_limit: spec.memory_limit,
             });
-            prepared.insert(name.clone(), Prepared { component, pre, env });
+            prepared.insert(
+                name.clone(),
+                Prepared {
+                    component,
+                    pre,
+                    env,
+                },
+            );
         }
 
         let http = http_trigger(manifest, &prepared)?;
@@ -93,11 +102,21 @@ impl App {
         for trigger in &manifest.kafka_triggers {
             let p = &prepared[&trigger.component];
             let timeout = manifest.components[&trigger.component].request_timeout;
-            let handler = KafkaHandler::new(p.pre.clone(), p.env.clone(), timeout)
-                .with_context(|| format!("component `{}` does not export jm:kafka/handler", trigger.component))?;
+            let handler =
+                KafkaHandler::new(p.pre.clone(), p.env.clone(), timeout).with_context(|| {
+                    format!(
+                        "component `{}` does not export jm:kafka/handler",
+                        trigger.component
+                    )
+                })?;
             kafka_triggers.push((trigger.clone(), Arc::new(handler)));
         }
-        Ok(Self { http: Arc::new(http), kafka_triggers, kafka, _broker: broker })
+        Ok(Self {
+            http: Arc::new(http),
+            kafka_triggers,
+            kafka,
+            _broker: broker,
+        })
     }
 
     /// Serves HTTP on `listener` and runs the Kafka triggers until `shutdown` resolves; then
@@ -126,7 +145,9 @@ impl App {
         let _ = stop.send(true);
         for consumer in consumers {
             match consumer.await {
-                Ok(Err(error)) => tracing::warn!(error = %format!("{error:#}"), "kafka trigger failed"),
+                Ok(Err(error)) => {
+                    tracing::warn!(error = %format!("{error:#}"), "kafka trigger failed")
+                }
                 Err(error) => tracing::warn!(%error, "kafka trigger panicked"),
                 Ok(Ok(())) => {}
             }
@@ -142,11 +163,16 @@ async fn connect_kafka(
     runtime: &RuntimeConfig,
 ) -> Result<(Option<(Arc<Kafka>, Dedup)>, Option<LocalBroker>)> {
     let uses_kafka = !manifest.kafka_triggers.is_empty()
-        || manifest.components.values().any(|c| !c.kafka_publish.is_empty());
+        || manifest
+            .components
+            .values()
+            .any(|c| !c.kafka_publish.is_empty());
     if !uses_kafka {
         return Ok((None, None));
     }
-    let configured = std::env::var("JM_KAFKA_BROKERS").ok().or_else(|| manifest.kafka.brokers.clone());
+    let configured = std::env::var("JM_KAFKA_BROKERS")
+        .ok()
+        .or_else(|| manifest.kafka.brokers.clone());
     let (brokers, local) = match configured {
         Some(brokers) => (brokers, None),
         None => {
@@ -216,11 +242,19 @@ fn prepare(
 ) -> Result<(Component, InstancePre<InstanceState>)> {
     let name = &spec.name;
     let wasm = std::fs::read(&spec.source).with_context(|| {
-        format!("component `{name}`: failed to read {}", spec.source.display())
+        format!(
+            "component `{name}`: failed to read {}",
+            spec.source.display()
+        )
     })?;
     let started = std::time::Instant::now();
-    let (component, digest) = crate::engine::load_component(engine, &wasm, cache)
-        .with_context(|| format!("component `{name}`: {} is not a valid component", spec.source.display()))?;
+    let (component, digest) =
+        crate::engine::load_component(engine, &wasm, cache).with_context(|| {
+            format!(
+                "component `{name}`: {} is not a valid component",
+                spec.source.display()
+            )
+        })?;
     let pre = linker
         .instantiate_pre(&component)
         .map_err(anyhow::Error::from)
@@ -237,13 +271,17 @@ fn http_pre(
 ) -> Result<ProxyPre<InstanceState>> {
     let exports = |name: &str| component.get_export_index(None, name).is_some();
     if exports("wasi:http/handler@0.3.0") {
-        Ok(ProxyPre::P3(wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?))
+        Ok(ProxyPre::P3(
+            wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?,
+        ))
     } else if component
         .component_type()
         .exports(component.engine())
         .any(|(name, _)| name.starts_with("wasi:http/incoming-handler@0.2"))
     {
-        Ok(ProxyPre::P2(wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?))
+        Ok(ProxyPre::P2(
+            wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?,
+        ))
     } else {
         bail!("it exports neither wasi:http/handler@0.3.0 nor wasi:http/incoming-handler@0.2")
     }

@@ -3,7 +3,6 @@
 //! `jm build` builds components; `jm up` builds what is missing, applies migrations, loads and
 //! links every component, then serves HTTP until SIGINT or SIGTERM.
 
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -124,9 +123,16 @@ async fn up(args: UpArgs) -> Result<()> {
             eprintln!("    {}: http://{address}{}", trigger.component, route);
         }
     }
+    for trigger in &manifest.kafka_triggers {
+        eprintln!(
+            "    {}: kafka {} (group {})",
+            trigger.component,
+            trigger.topics.join(", "),
+            trigger.group
+        );
+    }
     ready.store(true, Ordering::Relaxed);
-    app.http
-        .serve(listener, shutdown_signal(), SHUTDOWN_GRACE)
+    app.serve(listener, shutdown_signal(), SHUTDOWN_GRACE)
         .await?;
     tracing::info!("stopped");
     Ok(())

@@ -16,7 +16,10 @@ fn kafka_for<T>(accessor: &Accessor<T, Spin>, topic: &str) -> Result<std::sync::
         if !ctx.grants.kafka_publish.iter().any(|t| t == topic) {
             return Err(Error::TopicNotAllowed(topic.to_string()));
         }
-        ctx.resources.kafka.clone().ok_or_else(|| Error::Broker("Kafka is not configured".into()))
+        ctx.resources
+            .kafka
+            .clone()
+            .ok_or_else(|| Error::Broker("Kafka is not configured".into()))
     })
 }
 
@@ -53,7 +56,10 @@ impl<T> producer::HostWithStore<T> for Spin {
             Ok(kafka) => kafka,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(kafka.publish(&topic, key.as_deref(), &value, &headers).await.map_err(to_wit))
+        Ok(kafka
+            .publish(&topic, key.as_deref(), &value, &headers)
+            .await
+            .map_err(to_wit))
     }
 
     async fn request(
@@ -69,7 +75,9 @@ impl<T> producer::HostWithStore<T> for Spin {
             Err(e) => return Ok(Err(e)),
         };
         let timeout = Duration::from_millis(timeout_ms.into());
-        let reply = kafka.request(&topic, key.as_deref(), &value, &headers, timeout).await;
+        let reply = kafka
+            .request(&topic, key.as_deref(), &value, &headers, timeout)
+            .await;
         Ok(reply.map(to_message).map_err(to_wit))
     }
 }

@@ -33,7 +33,9 @@ fn tansu_binary() -> Option<PathBuf> {
         return Some(PathBuf::from(path));
     }
     let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|p| p.join("tansu")).find(|p| p.is_file())
+        std::env::split_paths(&paths)
+            .map(|p| p.join("tansu"))
+            .find(|p| p.is_file())
     });
     on_path.or_else(|| {
         let home = std::env::var_os("HOME")?;
@@ -64,7 +66,10 @@ impl LocalBroker {
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&broker.address).is_err() {
             if Instant::now() > deadline {
-                bail!("the local Tansu broker did not start listening on {}", broker.address);
+                bail!(
+                    "the local Tansu broker did not start listening on {}",
+                    broker.address
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -83,7 +88,10 @@ pub async fn create_topics(brokers: &str, topics: &[String], partitions: i32) ->
         .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin.create_topics(&new, &options).await.context("failed to create topics")?;
+    let results = admin
+        .create_topics(&new, &options)
+        .await
+        .context("failed to create topics")?;
     let mut created = 0;
     for result in results {
         match result {

@@ -15,7 +15,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
@@ -54,7 +56,9 @@ impl PartitionState {
 
 impl Tracker {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Partition, PartitionState>> {
-        self.partitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.partitions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn received(&self, partition: Partition, offset: i64) {
@@ -82,7 +86,9 @@ impl Tracker {
         let deadline = Instant::now() + timeout;
         let mut partitions = self.lock();
         loop {
-            let busy = wanted.iter().any(|p| partitions.get(p).is_some_and(|s| !s.pending.is_empty()));
+            let busy = wanted
+                .iter()
+                .any(|p| partitions.get(p).is_some_and(|s| !s.pending.is_empty()));
             let left = deadline.saturating_duration_since(Instant::now());
             if !busy || left.is_zero() {
                 break;
@@ -114,9 +120,14 @@ impl ClientContext for TriggerContext {}
 
 impl ConsumerContext for TriggerContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(list) = rebalance else { return };
-        let wanted: Vec<Partition> =
-            list.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+        let Rebalance::Revoke(list) = rebalance else {
+            return;
+        };
+        let wanted: Vec<Partition> = list
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
         let points = self.tracker.drain(&wanted, DRAIN_TIMEOUT);
         if let Err(error) = commit(consumer, &points, CommitMode::Sync) {
             tracing::warn!(group = %self.group, %error, "commit before revocation failed");
@@ -159,8 +170,12 @@ pub async fn run(
     dedup: Dedup,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
+    tracing::debug!(group = %trigger.group, "kafka trigger starting");
     let tracker = Arc::new(Tracker::default());
-    let context = TriggerContext { tracker: tracker.clone(), group: trigger.group.clone() };
+    let context = TriggerContext {
+        tracker: tracker.clone(),
+        group: trigger.group.clone(),
+    };
     let mut config = super::client_config(&kafka.brokers, &kafka.settings);
     config
         .set("group.id", &trigger.group)
@@ -169,8 +184,12 @@ pub async fn run(
         .set("fetch.wait.max.ms", "50");
     set_default(&mut config, "session.timeout.ms", "6000");
     set_default(&mut config, "max.poll.interval.ms", "30000");
-    let consumer: Arc<StreamConsumer<TriggerContext>> =
-        Arc::new(config.create_with_context(context).context("failed to create a Kafka consumer")?);
+    let consumer: Arc<StreamConsumer<TriggerContext>> = Arc::new(
+        config
+            .create_with_context(context)
+            .context("failed to create a Kafka consumer")?,
+    );
+    tracing::debug!(group = %trigger.group, "kafka consumer created");
     let topics: Vec<&str> = trigger.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).context("failed to subscribe")?;
     tracing::info!(group = %trigger.group, topics = ?trigger.topics, component = %trigger.component, "kafka trigger started");
@@ -204,7 +223,10 @@ pub async fn run(
                 continue;
             }
         };
-        tracker.received((message.topic().to_string(), message.partition()), message.offset());
+        tracker.received(
+            (message.topic().to_string(), message.partition()),
+            message.offset(),
+        );
         let lane = lane_of(&message, lanes.len());
         if lanes[lane].send(message).await.is_err() {
             break;
@@ -241,7 +263,11 @@ impl Lane {
             self.process(&message).await;
             let partition = (message.topic().to_string(), message.partition());
             if let Some(point) = self.tracker.finished(&partition, message.offset())
-                && let Err(error) = commit(self.consumer.as_ref(), &[(partition, point)], CommitMode::Async)
+                && let Err(error) = commit(
+                    self.consumer.as_ref(),
+                    &[(partition, point)],
+                    CommitMode::Async,
+                )
             {
                 tracing::warn!(group = %self.group, %error, "offset commit failed");
             }
@@ -250,7 +276,8 @@ impl Lane {
 
     /// Handles one message to its end: done, skipped as a duplicate, or dead-lettered.
     async fn process(&self, message: &OwnedMessage) {
-        let id = super::header(message, "message-id").map(|v| String::from_utf8_lossy(&v).into_owned());
+        let id =
+            super::header(message, "message-id").map(|v| String::from_utf8_lossy(&v).into_owned());
         if let Some(id) = &id
             && self.dedup.seen(&self.group, id).await
         {
@@ -272,7 +299,8 @@ impl Lane {
             let reason = match self.handler.handle(received.clone()).await {
                 HandlerOutcome::Ok => break,
                 HandlerOutcome::Reject(reason) => {
-                    self.dead_letter(message, &format!("rejected: {reason}"), attempt).await;
+                    self.dead_letter(message, &format!("rejected: {reason}"), attempt)
+                        .await;
                     break;
                 }
                 HandlerOutcome::RetryLater(reason) => format!("retry-later: {reason}"),
@@ -302,13 +330,23 @@ impl Lane {
         let mut headers = super::headers(message);
         headers.push(("error".into(), error.as_bytes().to_vec()));
         headers.push(("original-topic".into(), message.topic().as_bytes().to_vec()));
-        headers.push(("original-partition".into(), message.partition().to_string().into_bytes()));
-        headers.push(("original-offset".into(), message.offset().to_string().into_bytes()));
+        headers.push((
+            "original-partition".into(),
+            message.partition().to_string().into_bytes(),
+        ));
+        headers.push((
+            "original-offset".into(),
+            message.offset().to_string().into_bytes(),
+        ));
         headers.push(("attempts".into(), attempts.to_string().into_bytes()));
         let payload = message.payload().unwrap_or_default();
         let mut wait = Duration::from_millis(500);
         loop {
-            match self.kafka.produce(&topic, message.key(), payload, &headers).await {
+            match self
+                .kafka
+                .produce(&topic, message.key(), payload, &headers)
+                .await
+            {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::warn!(%topic, error = %e, "dead-letter produce failed; retrying");
@@ -344,7 +382,11 @@ impl Dedup {
 
     async fn seen(&self, group: &str, id: &str) -> bool {
         let mut redis = self.redis.clone();
-        match redis::cmd("EXISTS").arg(Self::key(group, id)).query_async::<bool>(&mut redis).await {
+        match redis::cmd("EXISTS")
+            .arg(Self::key(group, id))
+            .query_async::<bool>(&mut redis)
+            .await
+        {
             Ok(seen) => seen,
             Err(error) => {
                 tracing::warn!(%error, "de-duplication check failed; handling the message");

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use rdkafka::ClientConfig;
 use rdkafka::message::{Header, Headers as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 
 use crate::manifest::KafkaSettings;
 use schema::Schemas;
@@ -81,8 +81,13 @@ impl Kafka {
         broker::create_topics(&brokers, &topics, settings.partitions).await?;
 
         let mut config = client_config(&brokers, &settings);
-        config.set("linger.ms", "0").set("acks", "all").set("enable.idempotence", "true");
-        let producer: FutureProducer = config.create().context("failed to create the Kafka producer")?;
+        config
+            .set("linger.ms", "0")
+            .set("acks", "all")
+            .set("enable.idempotence", "true");
+        let producer: FutureProducer = config
+            .create()
+            .context("failed to create the Kafka producer")?;
         let kafka = Arc::new(Self {
             brokers: brokers.clone(),
             settings,
@@ -91,8 +96,11 @@ impl Kafka {
             producer,
             replies: reply::Replies::default(),
         });
-        let reply_topics: Vec<String> =
-            schemas.topics().map(|(t, _)| t.clone()).filter(|t| t.ends_with("_REPLY")).collect();
+        let reply_topics: Vec<String> = schemas
+            .topics()
+            .map(|(t, _)| t.clone())
+            .filter(|t| t.ends_with("_REPLY"))
+            .collect();
         reply::listen(&brokers, &reply_topics, kafka.clone()).await?;
         Ok(kafka)
     }
@@ -105,7 +113,10 @@ impl Kafka {
         value: &str,
         headers: &[(String, Vec<u8>)],
     ) -> Result<(), PublishError> {
-        let bytes = self.schemas.encode(topic, value).map_err(PublishError::InvalidValue)?;
+        let bytes = self
+            .schemas
+            .encode(topic, value)
+            .map_err(PublishError::InvalidValue)?;
         self.produce(topic, key, &bytes, headers).await
     }
 
@@ -120,10 +131,16 @@ impl Kafka {
         let mut owned = OwnedHeaders::new_with_capacity(headers.len() + 1);
         if !headers.iter().any(|(name, _)| name == "message-id") {
             let id = uuid::Uuid::new_v4().to_string();
-            owned = owned.insert(Header { key: "message-id", value: Some(id.as_bytes()) });
+            owned = owned.insert(Header {
+                key: "message-id",
+                value: Some(id.as_bytes()),
+            });
         }
         for (name, value) in headers {
-            owned = owned.insert(Header { key: name, value: Some(value) });
+            owned = owned.insert(Header {
+                key: name,
+                value: Some(value),
+            });
         }
         let mut record = FutureRecord::to(topic).payload(bytes).headers(owned);
         if let Some(key) = key {
@@ -159,8 +176,13 @@ impl Kafka {
     }
 
     /// Decodes a message from the wire for a component.
-    pub fn receive<M: rdkafka::Message>(&self, message: &M) -> Result<Received, schema::DecodeError> {
-        let value = self.schemas.decode(message.topic(), message.payload().unwrap_or_default())?;
+    pub fn receive<M: rdkafka::Message>(
+        &self,
+        message: &M,
+    ) -> Result<Received, schema::DecodeError> {
+        let value = self
+            .schemas
+            .decode(message.topic(), message.payload().unwrap_or_default())?;
         Ok(Received {
             topic: message.topic().to_string(),
             partition: message.partition(),
@@ -184,15 +206,25 @@ pub fn client_config(brokers: &str, settings: &KafkaSettings) -> ClientConfig {
 
 /// The headers of a message as name and value pairs.
 pub fn headers<M: rdkafka::Message>(message: &M) -> Vec<(String, Vec<u8>)> {
-    let Some(headers) = message.headers() else { return Vec::new() };
+    let Some(headers) = message.headers() else {
+        return Vec::new();
+    };
     headers
         .iter()
-        .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
+        .map(|h| {
+            (
+                h.key.to_string(),
+                h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
 /// The value of the first header called `name`.
 pub fn header<M: rdkafka::Message>(message: &M, name: &str) -> Option<Vec<u8>> {
     let headers = message.headers()?;
-    headers.iter().find(|h| h.key == name).and_then(|h| h.value.map(<[u8]>::to_vec))
+    headers
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value.map(<[u8]>::to_vec))
 }

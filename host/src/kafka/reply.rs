@@ -35,14 +35,20 @@ impl Drop for Waiter<'_> {
 
 impl Replies {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Received>>> {
-        self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Registers a wait for the reply to `correlation_id`.
     pub fn wait(&self, correlation_id: &str) -> Waiter<'_> {
         let (tx, reply) = oneshot::channel();
         self.lock().insert(correlation_id.to_string(), tx);
-        Waiter { replies: self, id: correlation_id.to_string(), reply }
+        Waiter {
+            replies: self,
+            id: correlation_id.to_string(),
+            reply,
+        }
     }
 
     fn deliver(&self, correlation_id: &str, message: Received) {
@@ -53,11 +59,7 @@ impl Replies {
 }
 
 /// Starts reading the reply topics from their ends; returns once every partition is assigned.
-pub async fn listen(
-    brokers: &str,
-    topics: &[String],
-    kafka: Arc<super::Kafka>,
-) -> Result<()> {
+pub async fn listen(brokers: &str, topics: &[String], kafka: Arc<super::Kafka>) -> Result<()> {
     if topics.is_empty() {
         return Ok(());
     }
@@ -83,12 +85,16 @@ pub async fn listen(
             }
         }
     }
-    consumer.assign(&assignment).context("failed to assign reply partitions")?;
+    consumer
+        .assign(&assignment)
+        .context("failed to assign reply partitions")?;
     tokio::spawn(async move {
         loop {
             match consumer.recv().await {
                 Ok(message) => {
-                    let Some(id) = super::header(&message, "correlation-id") else { continue };
+                    let Some(id) = super::header(&message, "correlation-id") else {
+                        continue;
+                    };
                     let id = String::from_utf8_lossy(&id).into_owned();
                     match kafka.receive(&message) {
                         Ok(received) => kafka.replies.deliver(&id, received),

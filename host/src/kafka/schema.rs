@@ -5,7 +5,7 @@
 //! CRC-64-AVRO fingerprint (little-endian), then the Avro binary datum. A consumer finds the
 //! writer schema by fingerprint and resolves the datum to the current schema.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
@@ -40,7 +40,15 @@ pub struct TopicSchemas {
 #[derive(Debug, Clone, Default)]
 pub struct Schemas {
     topics: BTreeMap<String, TopicSchemas>,
-    by_fingerprint: HashMap<[u8; 8], (String, usize)>,
+}
+
+impl TopicSchemas {
+    /// The version whose fingerprint is `print`, if the topic has one.
+    fn version(&self, print: &[u8; 8]) -> Option<&SchemaVersion> {
+        std::iter::once(&self.current)
+            .chain(self.earlier.iter().rev())
+            .find(|v| v.fingerprint == *print)
+    }
 }
 
 /// Why a value could not be decoded: the reason goes into the dead-letter `error` header.
@@ -65,10 +73,16 @@ impl Schemas {
             .with_context(|| format!("failed to read the schema folder {}", dir.display()))?;
         for entry in entries {
             let path = entry?.path();
-            let Some(file) = path.file_name().and_then(|f| f.to_str()).map(str::to_string) else {
+            let Some(file) = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .map(str::to_string)
+            else {
                 continue;
             };
-            let Some(stem) = file.strip_suffix(".avsc") else { continue };
+            let Some(stem) = file.strip_suffix(".avsc") else {
+                continue;
+            };
             let (topic, version) = match stem.rsplit_once(".v") {
                 Some((topic, n)) if n.parse::<u32>().is_ok() => (topic, n.parse().unwrap_or(0)),
                 _ => (stem, u32::MAX),
@@ -79,21 +93,26 @@ impl Schemas {
             let fingerprint = fingerprint(&schema)?;
             versions.entry(topic.to_string()).or_default().push((
                 version,
-                SchemaVersion { file, schema, fingerprint },
+                SchemaVersion {
+                    file,
+                    schema,
+                    fingerprint,
+                },
             ));
         }
         let mut schemas = Self::default();
         for (topic, mut list) in versions {
             list.sort_by_key(|(n, _)| *n);
-            let Some((n, current)) = list.pop() else { continue };
+            let Some((n, current)) = list.pop() else {
+                continue;
+            };
             if n != u32::MAX {
                 bail!("topic `{topic}` has versioned schemas but no current {topic}.avsc");
             }
             let earlier: Vec<SchemaVersion> = list.into_iter().map(|(_, v)| v).collect();
-            for (i, version) in earlier.iter().chain(std::iter::once(&current)).enumerate() {
-                schemas.by_fingerprint.insert(version.fingerprint, (topic.clone(), i));
-            }
-            schemas.topics.insert(topic, TopicSchemas { current, earlier });
+            schemas
+                .topics
+                .insert(topic, TopicSchemas { current, earlier });
         }
         Ok(schemas)
     }
@@ -110,7 +129,10 @@ impl Schemas {
 
     /// Checks a JSON value against the topic's current schema and encodes it for the wire.
     pub fn encode(&self, topic: &str, json: &str) -> Result<Vec<u8>, String> {
-        let schemas = self.topics.get(topic).ok_or_else(|| format!("topic `{topic}` has no schema"))?;
+        let schemas = self
+            .topics
+            .get(topic)
+            .ok_or_else(|| format!("topic `{topic}` has no schema"))?;
         let json: serde_json::Value =
             serde_json::from_str(json).map_err(|e| format!("value is not JSON: {e}"))?;
         let current = &schemas.current;
@@ -138,23 +160,21 @@ impl Schemas {
         }
         let mut print = [0u8; 8];
         print.copy_from_slice(&bytes[2..10]);
-        let writer = match self.by_fingerprint.get(&print) {
-            Some((t, i)) if t == topic => {
-                schemas.earlier.get(*i).unwrap_or(&schemas.current)
-            }
-            _ => return Err(DecodeError::UnknownSchema(hex::encode(print))),
-        };
+        let writer = schemas
+            .version(&print)
+            .ok_or_else(|| DecodeError::UnknownSchema(hex::encode(print)))?;
         let mut datum = &bytes[10..];
-        let value = apache_avro::from_avro_datum(
-            &writer.schema,
-            &mut datum,
-            Some(&schemas.current.schema),
-        )
-        .map_err(|e| DecodeError::Invalid(e.to_string()))?;
+        let value =
+            apache_avro::from_avro_datum(&writer.schema, &mut datum, Some(&schemas.current.schema))
+                .map_err(|e| DecodeError::Invalid(e.to_string()))?;
         if !datum.is_empty() {
-            return Err(DecodeError::Invalid(format!("{} bytes left after the datum", datum.len())));
+            return Err(DecodeError::Invalid(format!(
+                "{} bytes left after the datum",
+                datum.len()
+            )));
         }
-        let json = serde_json::Value::try_from(value).map_err(|e| DecodeError::Invalid(e.to_string()))?;
+        let json =
+            serde_json::Value::try_from(value).map_err(|e| DecodeError::Invalid(e.to_string()))?;
         Ok(json.to_string())
     }
 }
@@ -162,7 +182,11 @@ impl Schemas {
 /// The CRC-64-AVRO (Rabin) fingerprint of a schema's canonical form, as written on the wire.
 fn fingerprint(schema: &Schema) -> Result<[u8; 8]> {
     let print = schema.fingerprint::<Rabin>();
-    print.bytes.as_slice().try_into().context("a Rabin fingerprint has 8 bytes")
+    print
+        .bytes
+        .as_slice()
+        .try_into()
+        .context("a Rabin fingerprint has 8 bytes")
 }
 
 /// Refuses top-level fields the record schema does not declare, which Avro would drop.
@@ -172,7 +196,10 @@ fn check_fields(schema: &Schema, json: &serde_json::Value) -> Result<(), String>
     };
     for key in object.keys() {
         if !record.lookup.contains_key(key) {
-            return Err(format!("field `{key}` is not in the schema of {}", record.name.name));
+            return Err(format!(
+                "field `{key}` is not in the schema of {}",
+                record.name.name
+            ));
         }
     }
     Ok(())
@@ -201,7 +228,10 @@ mod tests {
         let s = schemas(&[("T.avsc", V1)]);
         let bytes = s.encode("T", r#"{"id":"a"}"#).expect("encode");
         assert_eq!(&bytes[..2], &[0xC3, 0x01]);
-        let expected = Schema::parse_str(V1).expect("parse").fingerprint::<Rabin>().bytes;
+        let expected = Schema::parse_str(V1)
+            .expect("parse")
+            .fingerprint::<Rabin>()
+            .bytes;
         assert_eq!(&bytes[2..10], expected.as_slice());
         assert_eq!(&bytes[10..], &[2, b'a']);
         assert_eq!(s.decode("T", &bytes).expect("decode"), r#"{"id":"a"}"#);
@@ -209,22 +239,39 @@ mod tests {
 
     #[test]
     fn old_writer_resolves_to_current_reader() {
-        let old = schemas(&[("T.avsc", V1)]).encode("T", r#"{"id":"a"}"#).expect("encode");
+        let old = schemas(&[("T.avsc", V1)])
+            .encode("T", r#"{"id":"a"}"#)
+            .expect("encode");
         let s = schemas(&[("T.v1.avsc", V1), ("T.avsc", V2)]);
-        assert_eq!(s.decode("T", &old).expect("decode"), r#"{"count":0,"id":"a","note":null}"#);
+        assert_eq!(
+            s.decode("T", &old).expect("decode"),
+            r#"{"count":0,"id":"a","note":null}"#
+        );
     }
 
     #[test]
     fn bad_values_are_refused_with_reasons() {
         let s = schemas(&[("T.avsc", V2)]);
-        assert!(s.encode("T", r#"{"count":1}"#).is_err_and(|e| e.contains("id")));
+        assert!(
+            s.encode("T", r#"{"count":1}"#)
+                .is_err_and(|e| e.contains("id"))
+        );
         assert_eq!(
             s.encode("T", r#"{"id":"a","colour":"red"}"#),
             Err("field `colour` is not in the schema of Greeting".to_string())
         );
-        assert!(s.encode("T", "not json").is_err_and(|e| e.starts_with("value is not JSON")));
-        assert!(matches!(s.decode("T", b"plain text value"), Err(DecodeError::NotSingleObject)));
+        assert!(
+            s.encode("T", "not json")
+                .is_err_and(|e| e.starts_with("value is not JSON"))
+        );
+        assert!(matches!(
+            s.decode("T", b"plain text value"),
+            Err(DecodeError::NotSingleObject)
+        ));
         let foreign = [0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0];
-        assert!(matches!(s.decode("T", &foreign), Err(DecodeError::UnknownSchema(_))));
+        assert!(matches!(
+            s.decode("T", &foreign),
+            Err(DecodeError::UnknownSchema(_))
+        ));
     }
 }

@@ -34,7 +34,11 @@ pub struct KafkaHandler {
 
 impl KafkaHandler {
     /// Prepares the handler export of a pre-linked component.
-    pub fn new(pre: InstancePre<InstanceState>, env: Arc<ComponentEnv>, timeout: Duration) -> Result<Self> {
+    pub fn new(
+        pre: InstancePre<InstanceState>,
+        env: Arc<ComponentEnv>,
+        timeout: Duration,
+    ) -> Result<Self> {
         let pre = ComponentPre::new(pre).map_err(anyhow::Error::from)?;
         Ok(Self { pre, env, timeout })
     }
@@ -75,7 +79,10 @@ impl KafkaHandler {
         };
         store
             .run_concurrent(async move |accessor| {
-                instance.jm_kafka_handler().call_handle(accessor, message).await
+                instance
+                    .jm_kafka_handler()
+                    .call_handle(accessor, message)
+                    .await
             })
             .await?
     }

@@ -1,7 +1,10 @@
 //! Test support: starts `jm up` on a manifest written for the test, with free ports, and
 //! stops it when the test ends.
 
-#![allow(dead_code, reason = "each test file uses a different part of the support module")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the support module"
+)]
 #![expect(
     clippy::expect_used,
     clippy::panic,
@@ -46,6 +49,7 @@ pub struct HostBuilder {
     manifest: String,
     runtime_config: Option<String>,
     env: Vec<(String, String)>,
+    env_remove: Vec<String>,
     files: Vec<(String, String)>,
 }
 
@@ -57,6 +61,7 @@ impl HostBuilder {
             manifest,
             runtime_config: None,
             env: Vec::new(),
+            env_remove: Vec::new(),
             files: Vec::new(),
         }
     }
@@ -70,6 +75,12 @@ impl HostBuilder {
     /// Sets an environment variable of the host process.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Removes an environment variable from the host process.
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.env_remove.push(key.to_string());
         self
     }
 
@@ -121,6 +132,9 @@ impl HostBuilder {
         for (key, value) in &self.env {
             command.env(key, value);
         }
+        for key in &self.env_remove {
+            command.env_remove(key);
+        }
         let child = command.spawn().expect("spawn jm");
         let mut host = Host {
             child,
@@ -151,6 +165,12 @@ impl Host {
     /// Everything the host has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("jm.log")).unwrap_or_default()
+    }
+
+    /// Kills the host at once, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits for the exit status.

@@ -22,7 +22,10 @@ const OOM_CHUNK: usize = 1 << 20;
 #[http_service]
 async fn kitchen(req: Request) -> Reply {
     let method = req.method().as_str().to_owned();
-    let path_info = req.headers().get("spin-path-info").and_then(|v| v.to_str().ok());
+    let path_info = req
+        .headers()
+        .get("spin-path-info")
+        .and_then(|v| v.to_str().ok());
     let path = path_info.unwrap_or_default().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
     let Some(route) = path.strip_prefix('/') else {
