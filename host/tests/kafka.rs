@@ -1,6 +1,11 @@
 //! End-to-end tests of the Kafka trigger, publish and request-reply against a real broker
 //! (`JM_KAFKA_BROKERS`, which `scripts/test.sh` starts), with effects recorded in Redis.
 
+#![expect(
+    clippy::expect_used,
+    reason = "test helpers stop the test with the failed step's message"
+)]
+
 mod support;
 
 use std::sync::atomic::{AtomicU32, Ordering};
