@@ -25,5 +25,7 @@ if [ -z "${JM_KAFKA_BROKERS:-}" ]; then
     done
 fi
 
+# The services of spin.toml, built once here rather than by each test's `jm up`.
+(cd components && cargo build --release --target wasm32-wasip2 --target-dir target --quiet)
 cargo build --workspace --tests --quiet
 cargo test --workspace

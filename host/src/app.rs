@@ -24,6 +24,7 @@ use crate::kafka::consumer::Dedup;
 use crate::manifest::{ComponentSpec, KafkaTrigger, Manifest};
 use crate::runtime_config::RuntimeConfig;
 use crate::state::{ComponentEnv, InstanceState};
+use crate::trigger::auth::EdgeAuth;
 use crate::trigger::http::{HttpComponent, HttpTrigger};
 use crate::trigger::kafka::KafkaHandler;
 use crate::trigger::routes::RoutePattern;
@@ -86,6 +87,7 @@ impl App {
                 resources: resources.clone(),
                 environment: spec.environment.clone(),
                 memory_limit: spec.memory_limit,
+                volumes: spec.volumes.clone(),
             });
             prepared.insert(
                 name.clone(),
@@ -97,7 +99,19 @@ impl App {
             );
         }
 
-        let http = http_trigger(manifest, &prepared)?;
+        let auth = match &manifest.http_auth {
+            Some(auth) => {
+                let key = values.get(&auth.key_variable).with_context(|| {
+                    format!(
+                        "variable `{}` (the token key) has no value",
+                        auth.key_variable
+                    )
+                })?;
+                Some(EdgeAuth::new(key, &auth.public, &runtime.redis_url()).await?)
+            }
+            None => None,
+        };
+        let http = http_trigger(manifest, &prepared, auth)?;
         let mut kafka_triggers = Vec::new();
         for trigger in &manifest.kafka_triggers {
             let p = &prepared[&trigger.component];
@@ -188,6 +202,15 @@ async fn connect_kafka(
 }
 
 fn check_stores(spec: &ComponentSpec, resources: &Resources) -> Result<()> {
+    for (host, _) in &spec.volumes {
+        std::fs::create_dir_all(host).with_context(|| {
+            format!(
+                "component `{}`: failed to create volume {}",
+                spec.name,
+                host.display()
+            )
+        })?;
+    }
     for label in &spec.key_value_stores {
         if !resources.key_value.contains(label) {
             bail!(
@@ -199,7 +222,11 @@ fn check_stores(spec: &ComponentSpec, resources: &Resources) -> Result<()> {
     Ok(())
 }
 
-fn http_trigger(manifest: &Manifest, prepared: &BTreeMap<String, Prepared>) -> Result<HttpTrigger> {
+fn http_trigger(
+    manifest: &Manifest,
+    prepared: &BTreeMap<String, Prepared>,
+    auth: Option<EdgeAuth>,
+) -> Result<HttpTrigger> {
     let mut indices = BTreeMap::new();
     let mut components = Vec::new();
     let mut routes = Vec::new();
@@ -218,7 +245,7 @@ fn http_trigger(manifest: &Manifest, prepared: &BTreeMap<String, Prepared>) -> R
             routes.push((pattern, indices[name]));
         }
     }
-    Ok(HttpTrigger::new(routes, components))
+    Ok(HttpTrigger::new(routes, components, auth))
 }
 
 /// The linker every component is pre-linked against: WASI 0.2 and 0.3, `wasi:http` 0.2 and

@@ -38,6 +38,17 @@ pub struct Manifest {
     pub kafka_triggers: Vec<KafkaTrigger>,
     /// `[application.trigger.kafka]`, with defaults.
     pub kafka: KafkaSettings,
+    /// `[application.trigger.http.auth]`: token checks at the edge, when configured.
+    pub http_auth: Option<HttpAuth>,
+}
+
+/// `[application.trigger.http.auth]`.
+#[derive(Debug, Clone)]
+pub struct HttpAuth {
+    /// The application variable holding the token key.
+    pub key_variable: String,
+    /// `"METHOD /route"` (or `"/route"`) entries reachable without a token.
+    pub public: Vec<String>,
 }
 
 /// One `[[trigger.kafka]]` entry: a consumer group running a component for its topics.
@@ -111,6 +122,8 @@ pub struct ComponentSpec {
     pub key_value_stores: Vec<String>,
     /// Kafka topics the component may publish to.
     pub kafka_publish: Vec<String>,
+    /// Host folders (absolute) mounted read-write at a path inside the component.
+    pub volumes: Vec<(PathBuf, String)>,
     /// How to build the source, if the manifest says.
     pub build: Option<BuildSpec>,
     /// The per-request deadline.
@@ -199,6 +212,15 @@ struct RawKafkaTrigger {
 #[serde(deny_unknown_fields)]
 struct RawHttpAppSettings {
     base: Option<Spanned<String>>,
+    auth: Option<RawAuth>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    key: Spanned<String>,
+    #[serde(default)]
+    public: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -263,11 +285,21 @@ struct RawComponent {
     /// Host extension: topics the component may publish to.
     #[serde(default)]
     kafka_publish: Vec<String>,
+    /// Host extension: host folders mounted read-write into the component.
+    #[serde(default)]
+    volumes: Vec<RawVolume>,
     build: Option<RawBuild>,
     /// Host extension: the per-request deadline in milliseconds.
     request_timeout_ms: Option<u64>,
     /// Host extension: the linear-memory limit of one instance in MiB.
     memory_limit_mib: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVolume {
+    source: String,
+    destination: String,
 }
 
 #[derive(Deserialize)]
@@ -340,13 +372,18 @@ impl Manifest {
             }
         }
         let kafka = kafka_settings(&dir, raw.application.trigger.kafka.unwrap_or_default());
-        if let Some(base) = raw.application.trigger.http.and_then(|h| h.base)
+        let (base, auth) = match raw.application.trigger.http {
+            Some(http) => (http.base, http.auth),
+            None => (None, None),
+        };
+        if let Some(base) = base
             && base.get_ref() != "/"
         {
             return Err(at.error(base.span(), "`base` other than \"/\" is not supported"));
         }
 
         let variables = check_variables(&at, raw.variables)?;
+        let http_auth = auth.map(|a| check_auth(&at, a, &variables)).transpose()?;
         let mut components = BTreeMap::new();
         for (name, component) in raw.component {
             check_name(&at, &name, "component")?;
@@ -412,8 +449,36 @@ impl Manifest {
             components,
             kafka_triggers,
             kafka,
+            http_auth,
         })
     }
+}
+
+fn check_auth(
+    at: &Located<'_>,
+    raw: RawAuth,
+    variables: &BTreeMap<String, VariableDecl>,
+) -> Result<HttpAuth> {
+    if !variables.contains_key(raw.key.get_ref()) {
+        return Err(at.error(
+            raw.key.span(),
+            format!(
+                "auth `key` names variable `{}`, which is not in [variables]",
+                raw.key.get_ref()
+            ),
+        ));
+    }
+    let mut public = Vec::new();
+    for entry in raw.public {
+        let route = entry.get_ref().rsplit(' ').next().unwrap_or_default();
+        crate::trigger::routes::RoutePattern::parse(route)
+            .map_err(|e| at.error(entry.span(), e))?;
+        public.push(entry.into_inner());
+    }
+    Ok(HttpAuth {
+        key_variable: raw.key.into_inner(),
+        public,
+    })
 }
 
 fn kafka_settings(dir: &Path, raw: RawKafkaAppSettings) -> KafkaSettings {
@@ -509,6 +574,11 @@ fn check_component(
         allowed_outbound_hosts,
         key_value_stores: raw.key_value_stores,
         kafka_publish: raw.kafka_publish,
+        volumes: raw
+            .volumes
+            .into_iter()
+            .map(|v| (dir.join(v.source), v.destination))
+            .collect(),
         build,
         request_timeout: raw
             .request_timeout_ms

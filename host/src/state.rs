@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::capability::outbound_http::OutboundHttp;
@@ -25,6 +25,8 @@ pub struct ComponentEnv {
     pub environment: BTreeMap<String, String>,
     /// Linear-memory limit of one instance, in bytes.
     pub memory_limit: u64,
+    /// Host folders mounted read-write: host path and path inside the component.
+    pub volumes: Vec<(std::path::PathBuf, String)>,
 }
 
 /// The store data of one instance.
@@ -45,6 +47,13 @@ impl InstanceState {
         wasi.envs(&env.environment.iter().collect::<Vec<_>>());
         wasi.stdout(LogStream::stdout(&env.grants.component));
         wasi.stderr(LogStream::stderr(&env.grants.component));
+        for (host, guest) in &env.volumes {
+            // Checked at load; a folder removed since then only costs the instance its mount.
+            let mounted = wasi.preopened_dir(host, guest, FsPerms::ReadWrite);
+            if let Err(error) = mounted {
+                tracing::warn!(component = %env.grants.component, %error, "volume not mounted");
+            }
+        }
         let limits = StoreLimitsBuilder::new()
             .memory_size(usize::try_from(env.memory_limit).unwrap_or(usize::MAX))
             .trap_on_grow_failure(true)

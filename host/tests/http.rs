@@ -565,3 +565,104 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
     assert!(status.success(), "{status:?}\n{}", host.log());
     assert_eq!(slow.await.expect("join"), (200, "slept".into()));
 }
+
+const EDGE: &str = r#"
+spin_manifest_version = 2
+
+[application]
+name = "edge"
+
+[application.trigger.http.auth]
+key = "token_key"
+public = ["GET /open/...", "/anything/..."]
+
+[variables]
+token_key = { default = "ZGV2ZWxvcG1lbnQta2V5LW9ubHktMzItYnl0ZXMhISE", secret = true }
+
+[[trigger.http]]
+route = "/open/..."
+component = "kitchen"
+
+[[trigger.http]]
+route = "/closed/..."
+component = "kitchen"
+
+[component.kitchen]
+source = "{components}/kitchen.wasm"
+"#;
+
+async fn headers_seen(url: &str, token: Option<&str>, spoof: bool) -> (u16, Value) {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(token) = token {
+        request = request.header("cookie", format!("theme=dark; ACCESS_TOKEN={token}"));
+    }
+    if spoof {
+        request = request.header("jm-company-id", "someone-else");
+    }
+    let response = request.send().await.expect("GET");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn the_edge_verifies_tokens_once_and_hands_the_company_to_the_component() {
+    let host = HostBuilder::new(EDGE).start();
+    let company = uuid_like();
+    let token = support::mint_token(support::DEV_TOKEN_KEY, &company, 60, false).await;
+
+    let (status, body) =
+        headers_seen(&format!("{}/closed/headers", host.url), Some(&token), true).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["headers"]["jm-company-id"], company.as_str());
+    assert!(body["headers"]["jm-token-id"].is_string());
+
+    let (status, body) = headers_seen(&format!("{}/closed/headers", host.url), None, true).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+    assert_eq!(body["path"], "/closed/headers");
+    assert!(body["timestamp"].is_string());
+
+    // Public routes pass without a token, and a spoofed identity never reaches the component.
+    let (status, body) = headers_seen(&format!("{}/open/headers", host.url), None, true).await;
+    assert_eq!(status, 200);
+    assert!(body["headers"].get("jm-company-id").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn expired_forged_and_revoked_tokens_are_refused() {
+    let host = HostBuilder::new(EDGE).start();
+    let url = format!("{}/closed/headers", host.url);
+    let expired = support::mint_token(support::DEV_TOKEN_KEY, "c1", -5, false).await;
+    let (status, body) = headers_seen(&url, Some(&expired), false).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("TOKEN_EXPIRED"))
+    );
+
+    let other_key = "b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktMzI";
+    let forged = support::mint_token(other_key, "c1", 60, false).await;
+    let (status, body) = headers_seen(&url, Some(&forged), false).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("UNAUTHORIZED"))
+    );
+
+    let revoked = support::mint_token(support::DEV_TOKEN_KEY, "c1", 60, true).await;
+    let (status, body) = headers_seen(&url, Some(&revoked), false).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("UNAUTHORIZED"))
+    );
+}
+
+fn uuid_like() -> String {
+    format!(
+        "c-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    )
+}

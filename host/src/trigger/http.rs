@@ -27,6 +27,7 @@ use wasmtime_wasi_http::handler::{
     ShouldAccept, WorkerExpiration, WorkerState, WorkerStatus,
 };
 
+use super::auth::{EdgeAuth, Refusal, error_body};
 use super::routes::{RouteMatch, Router};
 use crate::state::{ComponentEnv, InstanceState};
 
@@ -34,6 +35,7 @@ use crate::state::{ComponentEnv, InstanceState};
 pub struct HttpTrigger {
     router: Router<usize>,
     components: Vec<HttpComponent>,
+    auth: Option<EdgeAuth>,
 }
 
 /// One component reachable over HTTP.
@@ -169,10 +171,12 @@ impl HttpTrigger {
     pub fn new(
         routes: Vec<(super::routes::RoutePattern, usize)>,
         components: Vec<HttpComponent>,
+        auth: Option<EdgeAuth>,
     ) -> Self {
         Self {
             router: Router::new(routes),
             components,
+            auth,
         }
     }
 
@@ -238,6 +242,13 @@ impl HttpTrigger {
         };
         let component = &self.components[index];
         let mut req = req.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
+        if let Some(auth) = &self.auth {
+            let method = req.method().clone();
+            if let Err(refusal) = auth.check(&method, &path, req.headers_mut()).await {
+                tracing::debug!(component = %component.name, %path, code = refusal.code, "refused at the edge");
+                return refused(&refusal, &path);
+            }
+        }
         set_spin_headers(&mut req, &matched, client);
 
         let response = match component.handler.handle((), req).await {
@@ -275,6 +286,23 @@ fn failure(
     };
     tracing::debug!(component, blame, error = %format!("{error:#}"), "request failed");
     plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+}
+
+fn refused(refusal: &Refusal, path: &str) -> Response<WasiBody> {
+    let body = Full::new(Bytes::from(error_body(refusal, path)))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = refusal.status;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if refusal.status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<WasiBody> {

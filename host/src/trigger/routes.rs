@@ -124,6 +124,14 @@ impl<T: Clone> Router<T> {
         Self { routes }
     }
 
+    /// The targets of every route the path matches, the most specific first.
+    pub fn routes_matching<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a T> + 'a {
+        self.routes
+            .iter()
+            .filter(move |(p, _)| p.matches(path).is_some())
+            .map(|(_, t)| t)
+    }
+
     /// The target and match of the first route the path matches.
     pub fn route(&self, path: &str) -> Option<(T, RouteMatch)> {
         self.routes

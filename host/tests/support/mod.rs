@@ -47,6 +47,7 @@ pub struct Host {
 /// What to start a host with.
 pub struct HostBuilder {
     manifest: String,
+    manifest_file: Option<PathBuf>,
     runtime_config: Option<String>,
     env: Vec<(String, String)>,
     env_remove: Vec<String>,
@@ -59,11 +60,24 @@ impl HostBuilder {
         let manifest = manifest.replace("{components}", &components().display().to_string());
         Self {
             manifest,
+            manifest_file: None,
             runtime_config: None,
             env: Vec::new(),
             env_remove: Vec::new(),
             files: Vec::new(),
         }
+    }
+
+    /// A host for a manifest file as it is, such as the repository's `spin.toml`.
+    pub fn from_file(path: &Path) -> Self {
+        let mut builder = Self::new("");
+        builder.manifest_file = Some(path.to_path_buf());
+        builder
+    }
+
+    /// The repository's root folder.
+    pub fn repo_root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
     }
 
     /// Adds runtime config.
@@ -108,7 +122,14 @@ impl HostBuilder {
 
     fn spawn(self) -> Result<Host, String> {
         let dir = tempfile::tempdir().expect("temporary folder");
-        std::fs::write(dir.path().join("spin.toml"), &self.manifest).expect("write manifest");
+        let manifest = match &self.manifest_file {
+            Some(path) => path.clone(),
+            None => {
+                let path = dir.path().join("spin.toml");
+                std::fs::write(&path, &self.manifest).expect("write manifest");
+                path
+            }
+        };
         for (path, text) in &self.files {
             let path = dir.path().join(path);
             std::fs::create_dir_all(path.parent().expect("parent")).expect("create folder");
@@ -119,7 +140,9 @@ impl HostBuilder {
         let mut command = Command::new(env!("CARGO_BIN_EXE_jm"));
         command
             .current_dir(dir.path())
-            .args(["up", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["up", "-f"])
+            .arg(&manifest)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--admin", &format!("127.0.0.1:{admin}")])
             .env("RUST_LOG", "info,jm=debug")
             .env("NO_COLOR", "1")
@@ -205,4 +228,60 @@ pub async fn post(url: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
         .expect("POST");
     let status = response.status().as_u16();
     (status, response.text().await.expect("body"))
+}
+
+/// The development token key of the repository's `spin.toml`.
+pub const DEV_TOKEN_KEY: &str = "ZGV2ZWxvcG1lbnQta2V5LW9ubHktMzItYnl0ZXMhISE";
+
+/// Mints an access token for `company` as the auth service does, valid for `ttl_secs` (negative
+/// for one already expired), and records it in Redis unless `revoked`. Returns the token.
+pub async fn mint_token(key: &str, company: &str, ttl_secs: i64, revoked: bool) -> String {
+    use aes_gcm::aead::{Aead as _, AeadCore as _, KeyInit as _, OsRng, Payload};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+    let key = B64.decode(key).expect("base64url key");
+    let cipher = aes_gcm::Aes256Gcm::new_from_slice(&key).expect("32-byte key");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
+    let jti = uuid::Uuid::new_v4().to_string();
+    let claims = serde_json::json!({
+        "sub": company, "role": "COMPANY", "type": "ACCESS", "jti": jti,
+        "iat": now.as_secs(), "exp": now.as_secs() as i64 + ttl_secs,
+    });
+    let header = B64.encode(r#"{"alg":"dir","enc":"A256GCM"}"#);
+    let iv = aes_gcm::Aes256Gcm::generate_nonce(&mut OsRng);
+    let plain = claims.to_string();
+    let sealed = cipher
+        .encrypt(
+            &iv,
+            Payload {
+                msg: plain.as_bytes(),
+                aad: header.as_bytes(),
+            },
+        )
+        .expect("encrypt");
+    let (body, tag) = sealed.split_at(sealed.len() - 16);
+    if !revoked {
+        let client = redis::Client::open("redis://127.0.0.1:6379").expect("redis");
+        let mut redis = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let _: () = redis::cmd("SET")
+            .arg(format!("jm:token:{jti}"))
+            .arg(1)
+            .arg("EX")
+            .arg(ttl_secs.max(1))
+            .query_async(&mut redis)
+            .await
+            .expect("SET");
+    }
+    format!(
+        "{header}..{}.{}.{}",
+        B64.encode(iv),
+        B64.encode(body),
+        B64.encode(tag)
+    )
 }
