@@ -1,6 +1,11 @@
 //! End-to-end tests of `jm up` serving test components over HTTP, against the machine's real
 //! Postgres and Redis. Build the components first (`scripts/test.sh` does).
 
+#![expect(
+    clippy::expect_used,
+    reason = "test helpers stop the test with the failed step's message"
+)]
+
 mod support;
 
 use std::time::{Duration, Instant};

@@ -58,7 +58,10 @@ fn stop(mut host: Host) {
 // ---- data ----
 
 fn unique(name: &str) -> String {
-    format!("{name} {}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{name} {}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 async fn shard_db(shard: u8) -> tokio_postgres::Client {
@@ -92,7 +95,10 @@ async fn rows_of(company: &str) -> Vec<(u8, String)> {
     for shard in 1..=5 {
         let rows = shard_db(shard)
             .await
-            .query("SELECT country FROM company_profile WHERE company_id = $1", &[&id])
+            .query(
+                "SELECT country FROM company_profile WHERE company_id = $1",
+                &[&id],
+            )
             .await
             .expect("query a shard");
         found.extend(rows.iter().map(|r| (shard, r.get::<_, String>(0))));
@@ -120,7 +126,9 @@ async fn token(company: &str) -> String {
     let key = URL_SAFE_NO_PAD.decode(TOKEN_KEY).expect("key");
     let cipher = Aes256Gcm::new_from_slice(&key).expect("cipher");
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"dir","enc":"A256GCM"}"#);
-    let iv: [u8; 12] = uuid::Uuid::new_v4().as_bytes()[..12].try_into().expect("iv");
+    let iv: [u8; 12] = uuid::Uuid::new_v4().as_bytes()[..12]
+        .try_into()
+        .expect("iv");
     let jti = uuid::Uuid::new_v4().to_string();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -196,7 +204,10 @@ async fn call(
 }
 
 fn fields_in_error(body: &Value) -> Vec<String> {
-    let details = body["error"]["details"].as_array().cloned().unwrap_or_default();
+    let details = body["error"]["details"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let mut fields: Vec<String> = details
         .iter()
         .filter_map(|d| d["field"].as_str().map(str::to_string))
@@ -312,7 +323,10 @@ fn registration(company: &str, name: &str, country: &str) -> Value {
 async fn registration_creates_the_profile_in_the_shard_of_its_country_once() {
     let _serial = SERIAL.lock().await;
     let host = app().start();
-    let (vn, de) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
+    let (vn, de) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
 
     let reply = register(registration(&vn, &unique("Hanoi Labs"), "Vietnam")).await;
     assert_eq!(reply, json!({"companyId": vn, "ok": true, "error": null}));
@@ -524,7 +538,10 @@ async fn search_with_one_shard_unreachable_answers_206_with_the_rows_and_the_mis
     assert_eq!(names(&error["items"]), all);
     assert_eq!(answer.body["path"], "/api/profile");
 
-    let other = format!("/api/profile/{}", seed_company(3, "CA", &unique("Elsewhere")).await);
+    let other = format!(
+        "/api/profile/{}",
+        seed_company(3, "CA", &unique("Elsewhere")).await
+    );
     let answer = call(&host, "GET", &other, None, None).await;
     assert_eq!(answer.status, 200, "other shards still serve profiles");
     stop(host);
@@ -559,7 +576,11 @@ async fn a_logo_event_sets_the_logo_url() {
         if read.body["logoUrl"] == url.as_str() {
             break;
         }
-        assert!(Instant::now() < deadline, "logoUrl is still {}", read.body["logoUrl"]);
+        assert!(
+            Instant::now() < deadline,
+            "logoUrl is still {}",
+            read.body["logoUrl"]
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     stop(host);
@@ -589,7 +610,14 @@ async fn markers_are_created_changed_listed_and_deleted() {
     assert_eq!(fields_in_error(&answer.body), ["applicantId", "marker"]);
 
     let change = json!({"marker": "WARNING"});
-    let answer = call(&host, "PUT", "/api/markers/ja-42", token, Some(change.clone())).await;
+    let answer = call(
+        &host,
+        "PUT",
+        "/api/markers/ja-42",
+        token,
+        Some(change.clone()),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["marker"], "WARNING");
     let answer = call(&host, "PUT", "/api/markers/ja-43", token, Some(change)).await;
