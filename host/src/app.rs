@@ -6,7 +6,6 @@
 //! component that cannot link stops start-up with a message naming it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,10 +13,10 @@ use anyhow::{Context as _, Result, bail};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use wasmtime::Engine;
-use wasmtime::component::{Component, InstancePre, Linker};
-use wasmtime_wasi_http::handler::ProxyPre;
+use wasmtime::component::Linker;
 
 use crate::capability::{self, Grants, Resources};
+use crate::component::{Loader, Slot};
 use crate::kafka::Kafka;
 use crate::kafka::broker::LocalBroker;
 use crate::kafka::consumer::Dedup;
@@ -25,24 +24,19 @@ use crate::manifest::{ComponentSpec, KafkaTrigger, Manifest};
 use crate::runtime_config::RuntimeConfig;
 use crate::state::{ComponentEnv, InstanceState};
 use crate::trigger::auth::EdgeAuth;
-use crate::trigger::http::{HttpComponent, HttpTrigger};
-use crate::trigger::kafka::KafkaHandler;
+use crate::trigger::http::HttpTrigger;
 use crate::trigger::routes::RoutePattern;
 
 /// The running form of an application.
 pub struct App {
     /// The HTTP trigger.
     pub http: Arc<HttpTrigger>,
-    kafka_triggers: Vec<(KafkaTrigger, Arc<KafkaHandler>)>,
-    kafka: Option<(Arc<Kafka>, Dedup)>,
+    /// Every component a trigger uses, by name.
+    pub slots: BTreeMap<String, Arc<Slot>>,
+    kafka_triggers: Vec<KafkaTrigger>,
+    /// The Kafka connection and the de-duplication records, when the application uses Kafka.
+    pub kafka: Option<(Arc<Kafka>, Dedup)>,
     _broker: Option<LocalBroker>,
-}
-
-/// A compiled component, pre-linked, with what its instances share.
-struct Prepared {
-    component: Component,
-    pre: InstancePre<InstanceState>,
-    env: Arc<ComponentEnv>,
 }
 
 impl App {
@@ -66,22 +60,20 @@ impl App {
         let engine =
             crate::engine::new(max_memory.unwrap_or(crate::manifest::DEFAULT_MEMORY_LIMIT))?;
         crate::engine::spawn_epoch_ticker(&engine);
-        let linker = linker(&engine)?;
-        let cache = crate::engine::cache_dir();
+        let loader = Arc::new(Loader {
+            linker: linker(&engine)?,
+            engine,
+            cache: crate::engine::cache_dir(),
+        });
 
-        let mut prepared: BTreeMap<String, Prepared> = BTreeMap::new();
-        let used = manifest
-            .http_triggers
-            .iter()
-            .map(|t| &t.component)
-            .chain(manifest.kafka_triggers.iter().map(|t| &t.component));
-        for name in used {
-            if prepared.contains_key(name) {
+        let mut slots = BTreeMap::new();
+        for (name, spec) in &manifest.components {
+            let uses_http = manifest.http_triggers.iter().any(|t| &t.component == name);
+            let uses_kafka = manifest.kafka_triggers.iter().any(|t| &t.component == name);
+            if !uses_http && !uses_kafka {
                 continue;
             }
-            let spec = &manifest.components[name];
             check_stores(spec, &resources)?;
-            let (component, pre) = prepare(&engine, &linker, spec, &cache)?;
             let env = Arc::new(ComponentEnv {
                 grants: Arc::new(Grants::new(spec, &values)),
                 resources: resources.clone(),
@@ -89,14 +81,8 @@ impl App {
                 memory_limit: spec.memory_limit,
                 volumes: spec.volumes.clone(),
             });
-            prepared.insert(
-                name.clone(),
-                Prepared {
-                    component,
-                    pre,
-                    env,
-                },
-            );
+            let slot = Slot::load(loader.clone(), spec.clone(), env, (uses_http, uses_kafka))?;
+            slots.insert(name.clone(), Arc::new(slot));
         }
 
         let auth = match &manifest.http_auth {
@@ -111,23 +97,11 @@ impl App {
             }
             None => None,
         };
-        let http = http_trigger(manifest, &prepared, auth)?;
-        let mut kafka_triggers = Vec::new();
-        for trigger in &manifest.kafka_triggers {
-            let p = &prepared[&trigger.component];
-            let timeout = manifest.components[&trigger.component].request_timeout;
-            let handler =
-                KafkaHandler::new(p.pre.clone(), p.env.clone(), timeout).with_context(|| {
-                    format!(
-                        "component `{}` does not export jm:kafka/handler",
-                        trigger.component
-                    )
-                })?;
-            kafka_triggers.push((trigger.clone(), Arc::new(handler)));
-        }
+        let http = http_trigger(manifest, &slots, auth)?;
         Ok(Self {
             http: Arc::new(http),
-            kafka_triggers,
+            slots,
+            kafka_triggers: manifest.kafka_triggers.clone(),
             kafka,
             _broker: broker,
         })
@@ -144,11 +118,11 @@ impl App {
         let (stop, stopped) = watch::channel(false);
         let mut consumers = Vec::new();
         if let Some((kafka, dedup)) = &self.kafka {
-            for (trigger, handler) in &self.kafka_triggers {
+            for trigger in &self.kafka_triggers {
                 consumers.push(tokio::spawn(crate::kafka::consumer::run(
                     kafka.clone(),
                     trigger.clone(),
-                    handler.clone(),
+                    self.slots[&trigger.component].clone(),
                     dedup.clone(),
                     stopped.clone(),
                 )));
@@ -224,7 +198,7 @@ fn check_stores(spec: &ComponentSpec, resources: &Resources) -> Result<()> {
 
 fn http_trigger(
     manifest: &Manifest,
-    prepared: &BTreeMap<String, Prepared>,
+    slots: &BTreeMap<String, Arc<Slot>>,
     auth: Option<EdgeAuth>,
 ) -> Result<HttpTrigger> {
     let mut indices = BTreeMap::new();
@@ -233,12 +207,8 @@ fn http_trigger(
     for trigger in &manifest.http_triggers {
         let name = &trigger.component;
         if !indices.contains_key(name) {
-            let p = &prepared[name];
-            let pre = http_pre(&p.component, p.pre.clone())
-                .with_context(|| format!("component `{name}` is not an HTTP component"))?;
-            let timeout = manifest.components[name].request_timeout;
             indices.insert(name.clone(), components.len());
-            components.push(HttpComponent::new(pre, p.env.clone(), timeout));
+            components.push(slots[name].clone());
         }
         if let Some(route) = &trigger.route {
             let pattern = RoutePattern::parse(route).map_err(anyhow::Error::msg)?;
@@ -258,58 +228,4 @@ fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     capability::add_to_linker(&mut linker, InstanceState::spin)?;
     Ok(linker)
-}
-
-/// Compiles (or loads from the cache) and pre-links one component.
-fn prepare(
-    engine: &Engine,
-    linker: &Linker<InstanceState>,
-    spec: &ComponentSpec,
-    cache: &Path,
-) -> Result<(Component, InstancePre<InstanceState>)> {
-    let name = &spec.name;
-    let wasm = std::fs::read(&spec.source).with_context(|| {
-        format!(
-            "component `{name}`: failed to read {}",
-            spec.source.display()
-        )
-    })?;
-    let started = std::time::Instant::now();
-    let (component, digest) =
-        crate::engine::load_component(engine, &wasm, cache).with_context(|| {
-            format!(
-                "component `{name}`: {} is not a valid component",
-                spec.source.display()
-            )
-        })?;
-    let pre = linker
-        .instantiate_pre(&component)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("component `{name}` cannot be linked"))?;
-    tracing::info!(component = %name, version = &digest[..12], elapsed_ms = started.elapsed().as_millis() as u64, "component loaded");
-    Ok((component, pre))
-}
-
-/// Picks the HTTP world the component exports: `wasi:http/handler` 0.3, else
-/// `wasi:http/incoming-handler` 0.2.
-fn http_pre(
-    component: &Component,
-    pre: InstancePre<InstanceState>,
-) -> Result<ProxyPre<InstanceState>> {
-    let exports = |name: &str| component.get_export_index(None, name).is_some();
-    if exports("wasi:http/handler@0.3.0") {
-        Ok(ProxyPre::P3(
-            wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?,
-        ))
-    } else if component
-        .component_type()
-        .exports(component.engine())
-        .any(|(name, _)| name.starts_with("wasi:http/incoming-handler@0.2"))
-    {
-        Ok(ProxyPre::P2(
-            wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?,
-        ))
-    } else {
-        bail!("it exports neither wasi:http/handler@0.3.0 nor wasi:http/incoming-handler@0.2")
-    }
 }

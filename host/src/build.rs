@@ -30,7 +30,8 @@ pub fn build(manifest: &Manifest, selection: Selection) -> Result<()> {
     Ok(())
 }
 
-fn build_one(spec: &ComponentSpec, n: usize, total: usize) -> Result<()> {
+/// Runs the build command of one component, as step `n` of `total`.
+pub fn build_one(spec: &ComponentSpec, n: usize, total: usize) -> Result<()> {
     let Some(build) = &spec.build else {
         return Ok(());
     };

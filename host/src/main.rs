@@ -6,16 +6,17 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use jm_host::fleet::Fleet;
 use jm_host::manifest::Manifest;
 use jm_host::runtime_config::RuntimeConfig;
-use jm_host::{admin, app, build, migrate};
+use jm_host::{admin, app, build, cli, migrate, watch};
 
 /// How long in-flight requests may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -41,6 +42,37 @@ enum Command {
     },
     /// Serve the application.
     Up(UpArgs),
+    /// List a running host's components, their versions and counters (and the fleet's).
+    Components {
+        /// The host's admin address.
+        #[arg(long, default_value = "127.0.0.1:3001")]
+        admin: SocketAddr,
+    },
+    /// Swap a component for a new build while the host keeps serving (every host of a fleet).
+    Reload {
+        /// The component.
+        name: String,
+        /// The new Wasm; without it, the host reads the component's `source` again.
+        #[arg(long)]
+        wasm: Option<PathBuf>,
+        /// The host's admin address.
+        #[arg(long, default_value = "127.0.0.1:3001")]
+        admin: SocketAddr,
+    },
+    /// Go back to the version a component ran before its last reload.
+    Rollback {
+        /// The component.
+        name: String,
+        /// The host's admin address.
+        #[arg(long, default_value = "127.0.0.1:3001")]
+        admin: SocketAddr,
+    },
+    /// List the topics, their Avro schemas and fingerprints.
+    Schemas {
+        /// The application manifest.
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        manifest: PathBuf,
+    },
 }
 
 #[derive(Parser)]
@@ -60,6 +92,9 @@ struct UpArgs {
     /// Build every component before serving.
     #[arg(long)]
     build: bool,
+    /// Rebuild and reload a component when a file matching its `build.watch` globs changes.
+    #[arg(long)]
+    watch: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -91,7 +126,31 @@ async fn run(cli: Cli) -> Result<()> {
             build::build(&manifest, build::Selection::All)
         }
         Command::Up(args) => up(args).await,
+        Command::Components { admin } => cli::components(admin).await,
+        Command::Reload { name, wasm, admin } => cli::reload(admin, &name, wasm.as_deref()).await,
+        Command::Rollback { name, admin } => cli::rollback(admin, &name).await,
+        Command::Schemas { manifest } => schemas(&Manifest::load(&manifest)?),
     }
+}
+
+/// Prints every topic with its schema files and their fingerprints.
+fn schemas(manifest: &Manifest) -> Result<()> {
+    let schemas = jm_host::kafka::schema::Schemas::load(&manifest.kafka.schemas)?;
+    println!("{:<40} {:<44} FINGERPRINT (CRC-64-AVRO)", "TOPIC", "SCHEMA");
+    for (topic, versions) in schemas.topics() {
+        for version in versions
+            .earlier
+            .iter()
+            .chain(std::iter::once(&versions.current))
+        {
+            println!(
+                "{topic:<40} {:<44} {}",
+                version.file,
+                hex::encode(version.fingerprint)
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn up(args: UpArgs) -> Result<()> {
@@ -104,14 +163,38 @@ async fn up(args: UpArgs) -> Result<()> {
     };
     build::build(&manifest, selection)?;
 
-    let ready = Arc::new(AtomicBool::new(false));
+    let token = std::env::var("JM_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    if !args.admin.ip().is_loopback() && token.is_none() {
+        anyhow::bail!(
+            "the admin API listens beyond loopback on {}: set JM_ADMIN_TOKEN",
+            args.admin
+        );
+    }
+    let state = Arc::new(admin::AdminState {
+        token,
+        ..Default::default()
+    });
     let admin = TcpListener::bind(args.admin)
         .await
         .with_context(|| format!("failed to listen on {} (admin)", args.admin))?;
-    tokio::spawn(admin::serve(admin, ready.clone()));
+    tokio::spawn(admin::serve(admin, state.clone()));
 
     migrate::run(&manifest.dir.join("migrations"), &runtime.postgres_url()).await?;
     let app = app::App::load(&manifest, &runtime).await?;
+    let _ = state.slots.set(app.slots.clone());
+    let fleet = match &app.kafka {
+        Some((kafka, _)) => {
+            let admin = args.admin.to_string();
+            let slots = app.slots.clone();
+            let redis = runtime.redis_url();
+            let fleet = Fleet::join(&manifest.name, kafka.clone(), &redis, slots, admin).await?;
+            let _ = state.fleet.set(fleet.clone());
+            Some(fleet)
+        }
+        None => None,
+    };
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("failed to listen on {}", args.listen))?;
@@ -131,7 +214,11 @@ async fn up(args: UpArgs) -> Result<()> {
             trigger.group
         );
     }
-    ready.store(true, Ordering::Relaxed);
+
+    if args.watch {
+        watch::spawn(app.slots.values().cloned().collect(), fleet);
+    }
+    state.ready.store(true, Ordering::Relaxed);
     app.serve(listener, shutdown_signal(), SHUTDOWN_GRACE)
         .await?;
     tracing::info!("stopped");

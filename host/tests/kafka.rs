@@ -535,3 +535,45 @@ async fn without_brokers_jm_up_starts_its_own() {
     let (status, body) = post(&url, json!({"id": "local", "text": "hi"}).to_string()).await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn reloading_a_kafka_component_while_messages_flow_handles_each_once() {
+    let s = Scenario::new();
+    let host = s.host().start();
+    let wasm = std::fs::read(support::components().join("kafka_probe.wasm")).expect("probe");
+    let client = reqwest::Client::new();
+    for n in 0..30 {
+        let id = s.id(&format!("flow{n}"));
+        s.publish(
+            &host,
+            &format!("k{}", n % 5),
+            json!({"id": id, "action": "sleep-20", "seq": n}),
+        )
+        .await;
+        if n % 10 == 5 {
+            let url = format!("{}/components/probe/reload", host.admin);
+            let response = client
+                .post(url)
+                .body(wasm.clone())
+                .send()
+                .await
+                .expect("reload");
+            assert_eq!(response.status().as_u16(), 200);
+        }
+    }
+    for n in 0..30 {
+        wait_for_counter(&format!("{}:effects", s.id(&format!("flow{n}"))), 1, WAIT).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for n in 0..30 {
+        assert_eq!(
+            counter(&format!("{}:effects", s.id(&format!("flow{n}")))).await,
+            1,
+            "flow{n}"
+        );
+    }
+    assert!(
+        !host.log().contains("partitions released"),
+        "the reload caused a rebalance"
+    );
+}

@@ -23,8 +23,9 @@ use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 
 use super::{DEAD_LETTER_SUFFIX, Kafka};
+use crate::component::Slot;
 use crate::manifest::KafkaTrigger;
-use crate::trigger::kafka::{HandlerOutcome, KafkaHandler};
+use crate::trigger::kafka::HandlerOutcome;
 
 /// How long revocation and shutdown wait for in-flight messages.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -155,7 +156,7 @@ fn commit<C: rdkafka::consumer::Consumer<X>, X: ConsumerContext>(
 /// Everything a lane needs to handle messages of one trigger.
 struct Lane {
     kafka: Arc<Kafka>,
-    handler: Arc<KafkaHandler>,
+    slot: Arc<Slot>,
     dedup: Dedup,
     group: String,
     tracker: Arc<Tracker>,
@@ -166,7 +167,7 @@ struct Lane {
 pub async fn run(
     kafka: Arc<Kafka>,
     trigger: KafkaTrigger,
-    handler: Arc<KafkaHandler>,
+    slot: Arc<Slot>,
     dedup: Dedup,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
@@ -200,7 +201,7 @@ pub async fn run(
         let (tx, rx) = mpsc::channel::<OwnedMessage>(LANE_DEPTH);
         let lane = Lane {
             kafka: kafka.clone(),
-            handler: handler.clone(),
+            slot: slot.clone(),
             dedup: dedup.clone(),
             group: trigger.group.clone(),
             tracker: tracker.clone(),
@@ -296,7 +297,7 @@ impl Lane {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let reason = match self.handler.handle(received.clone()).await {
+            let reason = match self.attempt(&received).await {
                 HandlerOutcome::Ok => break,
                 HandlerOutcome::Reject(reason) => {
                     self.dead_letter(message, &format!("rejected: {reason}"), attempt)
@@ -315,6 +316,15 @@ impl Lane {
             tokio::time::sleep(backoff).await;
         }
         self.done(id.as_deref()).await;
+    }
+
+    /// Runs one attempt on the component's current version.
+    async fn attempt(&self, received: &super::Received) -> HandlerOutcome {
+        let _in_flight = self.slot.stats.message();
+        match self.slot.current().kafka.clone() {
+            Some(handler) => handler.handle(received.clone()).await,
+            None => HandlerOutcome::Failed("the component has no Kafka handler".into()),
+        }
     }
 
     async fn done(&self, id: Option<&str>) {

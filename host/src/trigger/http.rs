@@ -29,16 +29,17 @@ use wasmtime_wasi_http::handler::{
 
 use super::auth::{EdgeAuth, Refusal, error_body};
 use super::routes::{RouteMatch, Router};
+use crate::component::Slot;
 use crate::state::{ComponentEnv, InstanceState};
 
 /// The HTTP trigger of an application.
 pub struct HttpTrigger {
     router: Router<usize>,
-    components: Vec<HttpComponent>,
+    components: Vec<Arc<Slot>>,
     auth: Option<EdgeAuth>,
 }
 
-/// One component reachable over HTTP.
+/// One version of a component, reachable over HTTP.
 pub struct HttpComponent {
     name: Arc<str>,
     timeout: Duration,
@@ -55,6 +56,11 @@ impl HttpComponent {
             timeout,
             handler,
         }
+    }
+
+    /// Runs one request on a fresh instance.
+    async fn handle(&self, req: Request<WasiBody>) -> wasmtime::Result<Response<WasiBody>> {
+        self.handler.handle((), req).await
     }
 }
 
@@ -170,7 +176,7 @@ impl HttpTrigger {
     /// Builds the trigger from `(route, component index)` pairs and the components.
     pub fn new(
         routes: Vec<(super::routes::RoutePattern, usize)>,
-        components: Vec<HttpComponent>,
+        components: Vec<Arc<Slot>>,
         auth: Option<EdgeAuth>,
     ) -> Self {
         Self {
@@ -240,7 +246,12 @@ impl HttpTrigger {
             tracing::debug!(%path, status = 404, "no route");
             return plain(StatusCode::NOT_FOUND, "Not Found");
         };
-        let component = &self.components[index];
+        let slot = &self.components[index];
+        let version = slot.current();
+        let Some(component) = &version.http else {
+            return plain(StatusCode::NOT_FOUND, "Not Found");
+        };
+        let _in_flight = slot.stats.request();
         let mut req = req.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
         if let Some(auth) = &self.auth {
             let method = req.method().clone();
@@ -251,7 +262,7 @@ impl HttpTrigger {
         }
         set_spin_headers(&mut req, &matched, client);
 
-        let response = match component.handler.handle((), req).await {
+        let response = match component.handle(req).await {
             Ok(response) => response,
             Err(error) => failure(component, &error, started.elapsed()),
         };
