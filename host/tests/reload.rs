@@ -160,6 +160,18 @@ async fn a_broken_build_is_refused_while_the_old_version_serves_and_rollback_goe
         get(&format!("{}/x", host.url)).await,
         (200, "Hello, world!".into())
     );
+    let metrics = reqwest::get(format!("{}/metrics", host.admin))
+        .await
+        .expect("metrics");
+    let metrics = metrics.text().await.expect("text");
+    for line in [
+        "jm_http_requests_total{component=\"greeter\",status=\"2xx\"} 3",
+        "jm_reloads_total{component=\"greeter\",result=\"ok\"} 2",
+        "jm_reloads_total{component=\"greeter\",result=\"refused\"} 2",
+        "jm_http_request_duration_seconds_count{component=\"greeter\"} 3",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
 }
 
 #[tokio::test]

@@ -106,6 +106,11 @@ impl Tracker {
             .collect()
     }
 
+    /// The last committed point of a partition, or 0.
+    fn committed(&self, partition: &Partition) -> i64 {
+        self.lock().get(partition).map_or(0, |s| s.committed)
+    }
+
     fn all(&self) -> Vec<Partition> {
         self.lock().keys().cloned().collect()
     }
@@ -211,6 +216,11 @@ pub async fn run(
         workers.push(tokio::spawn(lane.work(rx)));
     }
 
+    let lag = tokio::spawn(report_lag(
+        consumer.clone(),
+        tracker.clone(),
+        trigger.group.clone(),
+    ));
     loop {
         let message = tokio::select! {
             message = consumer.recv() => message,
@@ -234,6 +244,7 @@ pub async fn run(
         }
     }
 
+    lag.abort();
     drop(lanes);
     for worker in workers {
         let _ = worker.await;
@@ -242,6 +253,49 @@ pub async fn run(
     commit(consumer.as_ref(), &points, CommitMode::Sync)?;
     tracing::info!(group = %trigger.group, "kafka trigger stopped");
     Ok(())
+}
+
+/// How often the lag of each assigned partition is measured.
+const LAG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Sets `jm_kafka_lag` per assigned partition: the end of the partition minus the committed
+/// point.
+async fn report_lag(
+    consumer: Arc<StreamConsumer<TriggerContext>>,
+    tracker: Arc<Tracker>,
+    group: String,
+) {
+    loop {
+        tokio::time::sleep(LAG_INTERVAL).await;
+        let consumer = consumer.clone();
+        let ends = tokio::task::spawn_blocking(move || {
+            let Ok(assignment) = consumer.assignment() else {
+                return Vec::new();
+            };
+            assignment
+                .elements()
+                .iter()
+                .filter_map(|e| {
+                    let (_, high) = consumer
+                        .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5))
+                        .ok()?;
+                    Some(((e.topic().to_string(), e.partition()), high))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for ((topic, partition), high) in ends {
+            let committed = tracker.committed(&(topic.clone(), partition));
+            let partition = partition.to_string();
+            let labels = [
+                ("group", group.as_str()),
+                ("topic", topic.as_str()),
+                ("partition", partition.as_str()),
+            ];
+            crate::metrics::set("jm_kafka_lag", &labels, (high - committed).max(0) as f64);
+        }
+    }
 }
 
 fn set_default(config: &mut rdkafka::ClientConfig, key: &str, value: &str) {
@@ -328,6 +382,7 @@ impl Lane {
     }
 
     async fn done(&self, id: Option<&str>) {
+        crate::metrics::inc("jm_kafka_messages_total", &[("group", &self.group)]);
         if let Some(id) = id {
             self.dedup.mark(&self.group, id).await;
         }
@@ -365,6 +420,7 @@ impl Lane {
                 }
             }
         }
+        crate::metrics::inc("jm_kafka_dead_letters_total", &[("topic", message.topic())]);
         tracing::warn!(group = %self.group, topic = message.topic(), partition = message.partition(), offset = message.offset(), error, attempts, "message dead-lettered");
     }
 }

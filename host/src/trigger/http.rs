@@ -266,6 +266,21 @@ impl HttpTrigger {
             Ok(response) => response,
             Err(error) => failure(component, &error, started.elapsed()),
         };
+        let status = response.status();
+        let class = match status.as_u16() {
+            500.. => "5xx",
+            400..500 => "4xx",
+            _ => "2xx",
+        };
+        crate::metrics::inc(
+            "jm_http_requests_total",
+            &[("component", &component.name), ("status", class)],
+        );
+        crate::metrics::observe(
+            "jm_http_request_duration_seconds",
+            &[("component", &component.name)],
+            started.elapsed(),
+        );
         tracing::debug!(
             component = %component.name,
             route = %matched.raw_route,
@@ -288,6 +303,10 @@ fn failure(
     let component = &*component.name;
     if timed_out || error.downcast_ref::<ExpirationError>().is_some() {
         tracing::debug!(component, blame = "guest", "request timed out");
+        crate::metrics::inc(
+            "jm_http_errors_total",
+            &[("component", component), ("blame", "guest")],
+        );
         return plain(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout");
     }
     let blame = if error.downcast_ref::<InstantiationError<()>>().is_some() {
@@ -296,6 +315,10 @@ fn failure(
         "guest"
     };
     tracing::debug!(component, blame, error = %format!("{error:#}"), "request failed");
+    crate::metrics::inc(
+        "jm_http_errors_total",
+        &[("component", component), ("blame", blame)],
+    );
     plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
 }
 
