@@ -10,6 +10,7 @@
 # Run:  bash bench/http.sh
 # Knobs (env): DURATION=10s CONNECTIONS=32 THREADS=2 WARMUP=2s BASE_PORT=38080 SKIP_BUILD=1
 #              PG_URL=postgres://postgres@127.0.0.1:5432/jm_bench WASMTIME=/path/to/wasmtime
+#              JM=/path/to/jm (with SKIP_BUILD=1: measure a jm built elsewhere)
 # Needs Postgres on 127.0.0.1:5432 (user postgres, trust) and installs wrk with apt if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ HELLO_GOAL=1.0
 PG_GOAL=0.7
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/jm-target}"
-JM="$CARGO_TARGET_DIR/release/jm"
+JM="${JM:-$CARGO_TARGET_DIR/release/jm}"
 COMPONENTS="$CARGO_TARGET_DIR/components/wasm32-wasip2/release"
 PG_NATIVE="$CARGO_TARGET_DIR/bench/release/pg-native"
 

@@ -20,7 +20,7 @@ use crate::component::{Loader, Slot};
 use crate::kafka::Kafka;
 use crate::kafka::broker::LocalBroker;
 use crate::kafka::consumer::Dedup;
-use crate::manifest::{ComponentSpec, KafkaTrigger, Manifest};
+use crate::manifest::{ComponentSpec, KafkaTrigger, Manifest, TimerTrigger};
 use crate::runtime_config::RuntimeConfig;
 use crate::state::{ComponentEnv, InstanceState};
 use crate::trigger::auth::EdgeAuth;
@@ -34,6 +34,9 @@ pub struct App {
     /// Every component a trigger uses, by name.
     pub slots: BTreeMap<String, Arc<Slot>>,
     kafka_triggers: Vec<KafkaTrigger>,
+    timer_triggers: Vec<TimerTrigger>,
+    app_name: String,
+    redis_url: String,
     /// The Kafka connection and the de-duplication records, when the application uses Kafka.
     pub kafka: Option<(Arc<Kafka>, Dedup)>,
     _broker: Option<LocalBroker>,
@@ -68,7 +71,8 @@ impl App {
 
         let mut slots = BTreeMap::new();
         for (name, spec) in &manifest.components {
-            let uses_http = manifest.http_triggers.iter().any(|t| &t.component == name);
+            let uses_http = manifest.http_triggers.iter().any(|t| &t.component == name)
+                || manifest.timer_triggers.iter().any(|t| &t.component == name);
             let uses_kafka = manifest.kafka_triggers.iter().any(|t| &t.component == name);
             if !uses_http && !uses_kafka {
                 continue;
@@ -102,6 +106,9 @@ impl App {
             http: Arc::new(http),
             slots,
             kafka_triggers: manifest.kafka_triggers.clone(),
+            timer_triggers: manifest.timer_triggers.clone(),
+            app_name: manifest.name.clone(),
+            redis_url: runtime.redis_url(),
             kafka,
             _broker: broker,
         })
@@ -128,9 +135,23 @@ impl App {
                 )));
             }
         }
+        let mut timers = Vec::new();
+        if !self.timer_triggers.is_empty() {
+            let client = redis::Client::open(self.redis_url.as_str()).context("bad Redis url for timers")?;
+            let redis = redis::aio::ConnectionManager::new(client).await.context("failed to reach Redis for timers")?;
+            let host = uuid::Uuid::new_v4().to_string();
+            for (index, trigger) in self.timer_triggers.iter().enumerate() {
+                let slot = self.slots[&trigger.component].clone();
+                let job = crate::trigger::timer::run(self.app_name.clone(), index, trigger.clone(), slot, redis.clone(), host.clone());
+                timers.push(tokio::spawn(job));
+            }
+        }
         let http = self.http.clone().serve(listener, shutdown, grace);
         let result = http.await;
         let _ = stop.send(true);
+        for timer in timers {
+            timer.abort();
+        }
         for consumer in consumers {
             match consumer.await {
                 Ok(Err(error)) => {

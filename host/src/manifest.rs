@@ -36,6 +36,8 @@ pub struct Manifest {
     pub components: BTreeMap<String, ComponentSpec>,
     /// `[[trigger.kafka]]` entries in manifest order.
     pub kafka_triggers: Vec<KafkaTrigger>,
+    /// `[[trigger.timer]]` entries in manifest order.
+    pub timer_triggers: Vec<TimerTrigger>,
     /// `[application.trigger.kafka]`, with defaults.
     pub kafka: KafkaSettings,
     /// `[application.trigger.http.auth]`: token checks at the edge, when configured.
@@ -63,6 +65,18 @@ pub struct KafkaTrigger {
     /// How many messages it handles at once (default 8); one key is never handled twice at
     /// once.
     pub concurrency: usize,
+}
+
+/// One `[[trigger.timer]]` entry: a job sent to a component's HTTP handler on a schedule, by
+/// one host of the fleet at each tick.
+#[derive(Debug, Clone)]
+pub struct TimerTrigger {
+    /// The component that runs the job.
+    pub component: String,
+    /// How often (`every = "30s"`, `"5m"`, `"1h"`).
+    pub every: Duration,
+    /// The path the job is posted to.
+    pub path: String,
 }
 
 /// `[application.trigger.kafka]`: how the host talks to Kafka.
@@ -240,6 +254,16 @@ struct RawTriggers {
     http: Vec<RawHttpTrigger>,
     #[serde(default)]
     kafka: Vec<RawKafkaTrigger>,
+    #[serde(default)]
+    timer: Vec<RawTimerTrigger>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimerTrigger {
+    component: Spanned<String>,
+    every: Spanned<String>,
+    path: String,
 }
 
 #[derive(Deserialize)]
@@ -440,7 +464,23 @@ impl Manifest {
             });
         }
 
+        let mut timer_triggers = Vec::new();
+        for trigger in raw.trigger.timer {
+            if !components.contains_key(trigger.component.get_ref()) {
+                return Err(at.error(
+                    trigger.component.span(),
+                    format!(
+                        "trigger names component `{}`, which is not in [component]",
+                        trigger.component.get_ref()
+                    ),
+                ));
+            }
+            let every = parse_every(trigger.every.get_ref()).map_err(|e| at.error(trigger.every.span(), e))?;
+            timer_triggers.push(TimerTrigger { component: trigger.component.into_inner(), every, path: trigger.path });
+        }
+
         Ok(Self {
+            timer_triggers,
             path: path.to_path_buf(),
             dir,
             name: raw.application.name,
@@ -452,6 +492,22 @@ impl Manifest {
             http_auth,
         })
     }
+}
+
+/// Parses `30s`, `5m`, `1h` or `250ms`.
+fn parse_every(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`every` must look like `30s`, `5m`, `1h` or `250ms`, found `{text}`");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let every = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(bad()),
+    };
+    if every.is_zero() { Err(bad()) } else { Ok(every) }
 }
 
 fn check_auth(

@@ -82,9 +82,11 @@ async fn create_database(server: &PgConnectOptions, database: &str) -> Result<()
         let created = sqlx::query(&format!("CREATE DATABASE \"{quoted}\""))
             .execute(&mut conn)
             .await;
-        // Another host may have created it in the meantime (SQLSTATE 42P04): that is fine.
+        // Another host may have created it in the meantime: `42P04` (duplicate database) or,
+        // when both raced inside the catalog, `23505` (unique violation). Either is fine.
+        let code = created.as_ref().err().and_then(|e| e.as_database_error()?.code());
         if let Err(error) = created
-            && error.as_database_error().and_then(|e| e.code()).as_deref() != Some("42P04")
+            && !matches!(code.as_deref(), Some("42P04" | "23505"))
         {
             return Err(error).with_context(|| format!("failed to create database `{database}`"));
         }

@@ -106,6 +106,22 @@ fn auth_host() -> HostBuilder {
     builder
 }
 
+/// Starts a host; the first start of the run goes alone, so that one host creates and
+/// migrates `jm_auth` while the others wait (concurrent `CREATE DATABASE` fails in `jm up`).
+fn start(builder: HostBuilder) -> Host {
+    static MIGRATED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut migrated = MIGRATED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *migrated {
+        drop(migrated);
+        return builder.start();
+    }
+    let host = builder.start();
+    *migrated = true;
+    host
+}
+
 /// A unique email for one test.
 fn email(tag: &str) -> String {
     format!("{tag}-{}@auth-test.example", uuid::Uuid::new_v4().simple())
@@ -462,7 +478,7 @@ async fn register_confirmed(host: &Host, body: Value) -> (Seen, Request) {
 
 #[tokio::test]
 async fn registration_creates_an_active_account_once_profile_confirms() {
-    let host = auth_host().start();
+    let host = start(auth_host());
     let email = email("register");
     let (seen, request) = register_confirmed(&host, registration(&email)).await;
 
@@ -499,7 +515,7 @@ async fn registration_creates_an_active_account_once_profile_confirms() {
 
 #[tokio::test]
 async fn every_invalid_field_gets_its_own_detail() {
-    let host = auth_host().start();
+    let host = start(auth_host());
     let bad = json!({
         "companyName": "  ", "email": "not an@email", "password": "password",
         "country": "V1", "phoneNumber": "0123456789", "city": "x".repeat(201),
@@ -559,7 +575,7 @@ async fn every_invalid_field_gets_its_own_detail() {
 
 #[tokio::test]
 async fn a_duplicate_email_answers_conflict_whatever_its_case() {
-    let host = auth_host().start();
+    let host = start(auth_host());
     let email = email("dup");
     let (seen, _) = register_confirmed(&host, registration(&email)).await;
     assert_eq!(seen.status, 201, "{}", seen.body);
@@ -582,7 +598,7 @@ async fn a_duplicate_email_answers_conflict_whatever_its_case() {
 
 #[tokio::test]
 async fn a_country_profile_refuses_is_a_validation_error_and_leaves_no_account() {
-    let host = auth_host().start();
+    let host = start(auth_host());
     let email = email("atlantis");
     let mut body = registration(&email);
     body["country"] = json!("Atlantis");
@@ -606,9 +622,7 @@ async fn a_country_profile_refuses_is_a_validation_error_and_leaves_no_account()
 
 #[tokio::test]
 async fn without_a_reply_registration_answers_503_and_a_retry_with_the_same_body_succeeds() {
-    let host = auth_host()
-        .env("SPIN_VARIABLE_REGISTRATION_TIMEOUT_MS", "1500")
-        .start();
+    let host = start(auth_host().env("SPIN_VARIABLE_REGISTRATION_TIMEOUT_MS", "1500"));
     let email = email("timeout");
     let profile = FakeProfile::new();
     let seen = post(&host, "/api/register", registration(&email)).await;
@@ -639,9 +653,7 @@ async fn without_a_reply_registration_answers_503_and_a_retry_with_the_same_body
 
 #[tokio::test]
 async fn a_late_confirmation_completes_the_registration_on_its_own() {
-    let host = auth_host()
-        .env("SPIN_VARIABLE_REGISTRATION_TIMEOUT_MS", "1000")
-        .start();
+    let host = start(auth_host().env("SPIN_VARIABLE_REGISTRATION_TIMEOUT_MS", "1000"));
     let email = email("late");
     let profile = FakeProfile::new();
     let seen = post(&host, "/api/register", registration(&email)).await;
@@ -665,12 +677,70 @@ async fn a_late_confirmation_completes_the_registration_on_its_own() {
     assert_eq!(seen.body["companyId"], request.value["companyId"]);
 }
 
+/// The shards holding a profile of `company_id`, by number.
+async fn profile_shards(company_id: &str) -> Vec<u32> {
+    let mut shards = Vec::new();
+    for shard in 1..=5 {
+        let config = format!("host=127.0.0.1 user=postgres dbname=jm_profile_{shard}");
+        let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
+            .await
+            .expect("connect to a profile shard");
+        tokio::spawn(connection);
+        let sql = "SELECT count(*) FROM company_profile WHERE company_id = $1::text::uuid";
+        let row = client.query_one(sql, &[&company_id]).await.expect("count");
+        if row.get::<_, i64>(0) > 0 {
+            shards.push(shard);
+        }
+    }
+    shards
+}
+
+/// Flow 1 on the whole application with the real profile service, on a broker of its own
+/// (so that its profile answers no other test's registration).
+#[tokio::test]
+async fn flow_1_registration_creates_the_profile_through_the_real_profile_service() {
+    let manifest = repo_root().join("spin.toml");
+    let mut host = start(HostBuilder::from_file(&manifest).env_remove("JM_KAFKA_BROKERS"));
+    let email = email("flow1");
+    let mut body = registration(&email);
+    body["country"] = json!("Singapore");
+    // The first attempts may time out while profile's consumer joins its group: a retry of
+    // the same body is what a client does then.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let seen = loop {
+        let seen = post(&host, "/api/register", body.clone()).await;
+        if seen.status != 503 || Instant::now() > deadline {
+            break seen;
+        }
+    };
+    assert_eq!(seen.status, 201, "{}\n{}", seen.body, host.log());
+    let company_id = seen.body["companyId"].as_str().expect("companyId");
+    assert_eq!(
+        account_row(&email).await,
+        Some((company_id.to_string(), "ACTIVE".to_string()))
+    );
+    assert_eq!(profile_shards(company_id).await.len(), 1);
+    let profile = call(
+        &host,
+        reqwest::Method::GET,
+        &format!("/api/profile/{company_id}"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(profile.status, 200, "{}", profile.body);
+    assert_eq!(profile.body["companyName"], "Acme Test");
+    assert_eq!(profile.body["country"], "SG");
+    // A graceful stop also stops the broker `jm up` started.
+    assert!(host.terminate().success());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Login (flow 2) and lockout (SPEC 6.2)
 
 #[tokio::test]
 async fn login_sets_both_token_cookies_and_records_them_in_redis() {
-    let host = auth_host().start();
+    let host = start(auth_host());
     let email = email("login");
     let company_id = active_account(&email).await;
     let seen = login(&host, &email.to_uppercase(), PASSWORD).await;
@@ -719,7 +789,7 @@ async fn login_sets_both_token_cookies_and_records_them_in_redis() {
 
 #[tokio::test]
 async fn the_seed_companies_log_in_with_their_subscription() {
-    let host = auth_host().start();
+    let host = start(auth_host());
     for (email, password, premium) in [
         ("hr@lotuslabs.example", "Company1!", false),
         ("hr@mekongworks.example", "Company2!", false),
@@ -740,7 +810,7 @@ async fn the_seed_companies_log_in_with_their_subscription() {
 
 #[tokio::test]
 async fn a_wrong_password_or_an_unknown_email_answers_invalid_credentials() {
-    let host = auth_host().start();
+    let host = start(auth_host());
     let email = email("wrong");
     active_account(&email).await;
     for (email, password) in [
@@ -762,7 +832,7 @@ async fn a_wrong_password_or_an_unknown_email_answers_invalid_credentials() {
 
 #[tokio::test]
 async fn five_failures_lock_the_email_even_for_the_right_password_until_the_lock_ends() {
-    let host = auth_host().env("SPIN_VARIABLE_LOCKOUT_SECS", "4").start();
+    let host = start(auth_host().env("SPIN_VARIABLE_LOCKOUT_SECS", "4"));
     let email = email("lock");
     active_account(&email).await;
     for _ in 0..4 {
@@ -788,9 +858,7 @@ async fn five_failures_lock_the_email_even_for_the_right_password_until_the_lock
 
 #[tokio::test]
 async fn failures_further_apart_than_the_window_do_not_lock() {
-    let host = auth_host()
-        .env("SPIN_VARIABLE_LOCKOUT_WINDOW_SECS", "3")
-        .start();
+    let host = start(auth_host().env("SPIN_VARIABLE_LOCKOUT_WINDOW_SECS", "3"));
     let email = email("window");
     active_account(&email).await;
     for _ in 0..4 {
@@ -823,7 +891,7 @@ async fn refresh(host: &Host, token: &str) -> Seen {
 
 #[tokio::test]
 async fn refresh_rotates_the_pair_and_a_reused_refresh_token_revokes_them_all() {
-    let host = auth_host().start();
+    let host = start(auth_host());
     let email = email("rotate");
     let company_id = active_account(&email).await;
     let first = login(&host, &email, PASSWORD).await;
@@ -853,7 +921,7 @@ async fn refresh_rotates_the_pair_and_a_reused_refresh_token_revokes_them_all() 
 
 #[tokio::test]
 async fn an_expired_refresh_token_answers_token_expired_and_a_forged_one_unauthorized() {
-    let host = auth_host().start();
+    let host = start(auth_host());
     let email = email("expired");
     let company_id = active_account(&email).await;
     let expired = seal(&json!({
@@ -877,7 +945,7 @@ async fn an_expired_refresh_token_answers_token_expired_and_a_forged_one_unautho
 
 #[tokio::test]
 async fn edge_me_answers_the_account_and_its_subscription() {
-    let host = auth_host().start();
+    let host = start(auth_host());
     let email = email("me");
     let company_id = active_account(&email).await;
     let access = login(&host, &email, PASSWORD).await.cookie("ACCESS_TOKEN");
@@ -903,7 +971,7 @@ async fn edge_me_answers_the_account_and_its_subscription() {
 
 #[tokio::test]
 async fn edge_logout_revokes_both_tokens_and_clears_the_cookies() {
-    let host = auth_host().start();
+    let host = start(auth_host());
     let email = email("logout");
     active_account(&email).await;
     let seen = login(&host, &email, PASSWORD).await;

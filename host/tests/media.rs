@@ -96,7 +96,8 @@ async fn access_token(company: &str) -> String {
     let now = chrono::Utc::now().timestamp();
     let jti = uuid::Uuid::new_v4().to_string();
     let claims = json!({
-        "sub": company, "role": "COMPANY", "type": "ACCESS", "jti": jti, "iat": now, "exp": now + 900
+        "sub": company, "role": "COMPANY", "type": "ACCESS",
+        "jti": jti, "iat": now, "exp": now + 900,
     });
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"dir","enc":"A256GCM"}"#);
     let cipher = Aes256Gcm::new_from_slice(&token_key()).expect("32-byte key");
@@ -480,6 +481,32 @@ async fn an_image_past_5_mib_is_refused_with_413_and_nothing_is_stored() {
     assert!(answer.text().contains("huge.png"));
     assert!(company.list().await.is_empty());
     assert!(stored_files(&company.company).is_empty());
+}
+
+#[tokio::test]
+async fn a_video_may_be_large_but_not_past_50_mib() {
+    let host = start();
+    let company = Client::company(&host).await;
+    let mut large = mp4();
+    large.resize(40 * MIB, 7);
+    let answer = company
+        .upload("/api/media/files", &[("files", "large.mp4", &large)])
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    let url = answer.json()[0]["url"].as_str().expect("url").to_string();
+    let served = Client::anonymous(&host).call(Method::GET, &url, None).await;
+    assert_eq!((served.status, served.body.len()), (200, large.len()));
+
+    large.resize(50 * MIB + 1, 7);
+    let answer = company
+        .upload("/api/media/files", &[("files", "too-large.mp4", &large)])
+        .await;
+    assert_eq!(answer.status, 413, "{}", answer.text());
+    let listed = company.list().await;
+    assert_eq!(listed.len(), 1);
+
+    let path = format!("/api/media/files/{}", listed[0]["id"].as_str().expect("id"));
+    assert_eq!(company.call(Method::DELETE, &path, None).await.status, 204);
 }
 
 #[tokio::test]

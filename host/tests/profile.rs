@@ -5,6 +5,7 @@
 
 #![expect(
     clippy::expect_used,
+    clippy::panic,
     reason = "test helpers stop the test with the failed step's message"
 )]
 
@@ -136,8 +137,9 @@ async fn token(company: &str) -> String {
         .as_secs();
     let claims = json!({"sub": company, "role": "COMPANY", "type": "ACCESS", "jti": jti,
         "iat": now, "exp": now + 900});
+    let claims = claims.to_string();
     let payload = Payload {
-        msg: claims.to_string().as_bytes(),
+        msg: claims.as_bytes(),
         aad: header.as_bytes(),
     };
     let sealed = cipher
@@ -663,4 +665,30 @@ async fn a_company_cannot_see_or_change_another_companys_markers() {
         vec![("ja-7".to_string(), "WARNING".to_string())]
     );
     stop(host);
+}
+
+#[tokio::test]
+#[ignore]
+async fn zz_diag() {
+    use rdkafka::TopicPartitionList;
+    for topic in ["JM_COMPANY_REGISTRATION", "JM_COMPANY_REGISTRATION_REPLY", "JM_LOGO_UPDATED"] {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", "jm-profile")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)).expect("md");
+        for t in md.topics() {
+            for p in t.partitions() {
+                let (lo, hi) = consumer
+                    .fetch_watermarks(topic, p.id(), Duration::from_secs(5))
+                    .expect("wm");
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(topic, p.id());
+                let committed = consumer.committed_offsets(tpl, Duration::from_secs(5));
+                println!("{topic}[{}] lo={lo} hi={hi} committed={committed:?}", p.id());
+            }
+        }
+    }
 }

@@ -264,3 +264,31 @@ async fn one_reload_command_reaches_every_host_of_the_fleet() {
         (200, "p2 GET /late\n".into())
     );
 }
+
+#[tokio::test]
+async fn scheduled_work_runs_on_one_host_of_the_fleet() {
+    let run = format!("timer-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos());
+    let manifest = format!(
+        r#"
+spin_manifest_version = 2
+
+[application]
+name = "{run}"
+
+[[trigger.timer]]
+component = "kitchen"
+every = "500ms"
+path = "/stdout"
+
+[component.kitchen]
+source = "{{components}}/kitchen.wasm"
+"#
+    );
+    let first = HostBuilder::new(&manifest).start();
+    let second = HostBuilder::new(&manifest).start();
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let count = |log: String| log.matches("kitchen says hi").count();
+    let (a, b) = (count(first.log()), count(second.log()));
+    // Six ticks in all: twelve runs if both hosts ran each tick.
+    assert!((4..=8).contains(&(a + b)), "first ran {a}, second ran {b}");
+}

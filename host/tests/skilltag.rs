@@ -64,7 +64,8 @@ async fn access_token(company: &str) -> String {
     let now = chrono::Utc::now().timestamp();
     let jti = uuid::Uuid::new_v4().to_string();
     let claims = json!({
-        "sub": company, "role": "COMPANY", "type": "ACCESS", "jti": jti, "iat": now, "exp": now + 900
+        "sub": company, "role": "COMPANY", "type": "ACCESS",
+        "jti": jti, "iat": now, "exp": now + 900,
     });
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"dir","enc":"A256GCM"}"#);
     let cipher = Aes256Gcm::new_from_slice(&token_key()).expect("32-byte key");

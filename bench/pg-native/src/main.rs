@@ -25,7 +25,7 @@ const MAX_CONNECTIONS: u32 = 64;
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/jm_bench";
 
 /// One `bench_item` row as the component answers it.
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize)]
 struct Item {
     id: i32,
     name: String,
@@ -54,12 +54,12 @@ async fn main() -> Result<()> {
 
 /// Looks up one random row: `{"id": .., "name": ".."}`, 404 when missing, 500 on error.
 async fn query(State(pool): State<PgPool>) -> Response {
-    match sqlx::query_as::<_, Item>(QUERY)
+    match sqlx::query_as::<_, (i32, String)>(QUERY)
         .bind(random_id())
         .fetch_optional(&pool)
         .await
     {
-        Ok(Some(item)) => Json(item).into_response(),
+        Ok(Some((id, name))) => Json(Item { id, name }).into_response(),
         Ok(None) => (StatusCode::NOT_FOUND, "no such row").into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("query failed: {e}")).into_response(),
     }

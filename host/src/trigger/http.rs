@@ -59,7 +59,7 @@ impl HttpComponent {
     }
 
     /// Runs one request on a fresh instance.
-    async fn handle(&self, req: Request<WasiBody>) -> wasmtime::Result<Response<WasiBody>> {
+    pub async fn handle(&self, req: Request<WasiBody>) -> wasmtime::Result<Response<WasiBody>> {
         self.handler.handle((), req).await
     }
 }

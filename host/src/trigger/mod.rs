@@ -1,6 +1,8 @@
-//! Triggers: what makes a component run. HTTP requests today, each on a fresh instance.
+//! Triggers: what makes a component run, each run on a fresh instance: HTTP requests, Kafka
+//! messages and scheduled jobs.
 
 pub mod auth;
 pub mod http;
 pub mod kafka;
 pub mod routes;
+pub mod timer;

@@ -205,7 +205,18 @@ impl Host {
 }
 
 impl Drop for Host {
+    /// Stops the host as an operator would (SIGTERM), so it also stops a broker it started;
+    /// kills it if it has not exited after a few seconds.
     fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

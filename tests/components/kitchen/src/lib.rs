@@ -42,7 +42,7 @@ async fn kitchen(req: Request) -> Reply {
         (_, r) if r.starts_with("kv/") => kv(&method, &r["kv/".len()..], req).await,
         ("GET", r) if r.starts_with("var/") => variable(&r["var/".len()..]).await,
         ("GET", r) if r.starts_with("env/") => env(&r["env/".len()..]),
-        ("GET", "stdout") => stdout(),
+        ("GET" | "POST", "stdout") => stdout(),
         ("POST", "pg") => match parse_json(req).await {
             Ok(request) => postgres(request).await,
             Err(reply) => reply,
