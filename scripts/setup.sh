@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what `jm` and its tests need on a fresh machine, once: the wasm32-wasip2 target, the
-# Tansu Kafka broker and the test components. Safe to run again; it skips what is there.
+# Installs what `jm` needs on a fresh machine, once: the wasm32-wasip2 target its components
+# are built for, and the Tansu Kafka broker `jm up` starts when no brokers are configured.
+# Safe to run again; it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,3 @@ PY
     chmod +x "$TANSU"
     rm -rf "$wheels"
 fi
-
-echo "==> Building test components"
-(cd tests/components && CARGO_TARGET_DIR="$CARGO_TARGET_DIR/components" \
-    cargo build --release --target wasm32-wasip2 --quiet)

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/jm-target}"
 bash scripts/setup.sh
+echo "==> Building test components"
+(cd tests/components && CARGO_TARGET_DIR="$CARGO_TARGET_DIR/components" \
+    cargo build --release --target wasm32-wasip2 --quiet)
 export JM_TEST_COMPONENTS="$CARGO_TARGET_DIR/components/wasm32-wasip2/release"
 # Compiled components are cached across runs; a fresh cache only makes the first start slower.
 export JM_CACHE_DIR="${JM_CACHE_DIR:-$CARGO_TARGET_DIR/jm-cache}"
