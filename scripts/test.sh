@@ -31,4 +31,4 @@ fi
 # The services of spin.toml, built once here rather than by each test's `jm up`.
 (cd components && cargo build --release --target wasm32-wasip2 --target-dir target --quiet)
 cargo build --workspace --tests --quiet
-cargo test --workspace
+cargo test --workspace --no-fail-fast

@@ -25,6 +25,7 @@ use crate::runtime_config::RuntimeConfig;
 use crate::state::{ComponentEnv, InstanceState};
 use crate::trigger::auth::EdgeAuth;
 use crate::trigger::http::HttpTrigger;
+use crate::trigger::rate_limit::RateLimits;
 use crate::trigger::routes::RoutePattern;
 
 /// The running form of an application.
@@ -101,7 +102,13 @@ impl App {
             }
             None => None,
         };
-        let http = http_trigger(manifest, &slots, auth)?;
+        let limits = match manifest.rate_limit {
+            Some((free, premium)) => {
+                Some(RateLimits::new(free, premium, &runtime.redis_url()).await?)
+            }
+            None => None,
+        };
+        let http = http_trigger(manifest, &slots, auth, limits)?;
         Ok(Self {
             http: Arc::new(http),
             slots,
@@ -137,12 +144,22 @@ impl App {
         }
         let mut timers = Vec::new();
         if !self.timer_triggers.is_empty() {
-            let client = redis::Client::open(self.redis_url.as_str()).context("bad Redis url for timers")?;
-            let redis = redis::aio::ConnectionManager::new(client).await.context("failed to reach Redis for timers")?;
+            let client =
+                redis::Client::open(self.redis_url.as_str()).context("bad Redis url for timers")?;
+            let redis = redis::aio::ConnectionManager::new(client)
+                .await
+                .context("failed to reach Redis for timers")?;
             let host = uuid::Uuid::new_v4().to_string();
             for (index, trigger) in self.timer_triggers.iter().enumerate() {
                 let slot = self.slots[&trigger.component].clone();
-                let job = crate::trigger::timer::run(self.app_name.clone(), index, trigger.clone(), slot, redis.clone(), host.clone());
+                let job = crate::trigger::timer::run(
+                    self.app_name.clone(),
+                    index,
+                    trigger.clone(),
+                    slot,
+                    redis.clone(),
+                    host.clone(),
+                );
                 timers.push(tokio::spawn(job));
             }
         }
@@ -221,6 +238,7 @@ fn http_trigger(
     manifest: &Manifest,
     slots: &BTreeMap<String, Arc<Slot>>,
     auth: Option<EdgeAuth>,
+    limits: Option<RateLimits>,
 ) -> Result<HttpTrigger> {
     let mut indices = BTreeMap::new();
     let mut components = Vec::new();
@@ -236,7 +254,7 @@ fn http_trigger(
             routes.push((pattern, indices[name]));
         }
     }
-    Ok(HttpTrigger::new(routes, components, auth))
+    Ok(HttpTrigger::new(routes, components, auth, limits))
 }
 
 /// The linker every component is pre-linked against: WASI 0.2 and 0.3, `wasi:http` 0.2 and

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 
 use crate::capability::allowed_hosts::AllowedHosts;
+use crate::trigger::rate_limit::Tier;
 
 /// The default per-request deadline of a component.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -42,6 +43,8 @@ pub struct Manifest {
     pub kafka: KafkaSettings,
     /// `[application.trigger.http.auth]`: token checks at the edge, when configured.
     pub http_auth: Option<HttpAuth>,
+    /// `[application.trigger.http.rate_limit]`: free and premium tiers, when configured.
+    pub rate_limit: Option<(Tier, Tier)>,
 }
 
 /// `[application.trigger.http.auth]`.
@@ -227,6 +230,16 @@ struct RawKafkaTrigger {
 struct RawHttpAppSettings {
     base: Option<Spanned<String>>,
     auth: Option<RawAuth>,
+    rate_limit: Option<RawRateLimit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    per_minute: u32,
+    burst: u32,
+    premium_per_minute: Option<u32>,
+    premium_burst: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -396,10 +409,21 @@ impl Manifest {
             }
         }
         let kafka = kafka_settings(&dir, raw.application.trigger.kafka.unwrap_or_default());
-        let (base, auth) = match raw.application.trigger.http {
-            Some(http) => (http.base, http.auth),
-            None => (None, None),
+        let (base, auth, rate_limit) = match raw.application.trigger.http {
+            Some(http) => (http.base, http.auth, http.rate_limit),
+            None => (None, None, None),
         };
+        let rate_limit = rate_limit.map(|r| {
+            let free = Tier {
+                per_minute: r.per_minute,
+                burst: r.burst,
+            };
+            let premium = Tier {
+                per_minute: r.premium_per_minute.unwrap_or(r.per_minute),
+                burst: r.premium_burst.unwrap_or(r.burst),
+            };
+            (free, premium)
+        });
         if let Some(base) = base
             && base.get_ref() != "/"
         {
@@ -417,15 +441,7 @@ impl Manifest {
 
         let mut http_triggers = Vec::new();
         for trigger in raw.trigger.http {
-            if !components.contains_key(trigger.component.get_ref()) {
-                return Err(at.error(
-                    trigger.component.span(),
-                    format!(
-                        "trigger names component `{}`, which is not in [component]",
-                        trigger.component.get_ref()
-                    ),
-                ));
-            }
+            check_trigger_component(&at, &trigger.component, &components)?;
             let span = trigger.route.span();
             let route = match trigger.route.into_inner() {
                 RawRoute::Path(route) => {
@@ -446,15 +462,7 @@ impl Manifest {
 
         let mut kafka_triggers = Vec::new();
         for trigger in raw.trigger.kafka {
-            if !components.contains_key(trigger.component.get_ref()) {
-                return Err(at.error(
-                    trigger.component.span(),
-                    format!(
-                        "trigger names component `{}`, which is not in [component]",
-                        trigger.component.get_ref()
-                    ),
-                ));
-            }
+            check_trigger_component(&at, &trigger.component, &components)?;
             let component = trigger.component.into_inner();
             kafka_triggers.push(KafkaTrigger {
                 group: trigger.group.unwrap_or_else(|| component.clone()),
@@ -466,17 +474,14 @@ impl Manifest {
 
         let mut timer_triggers = Vec::new();
         for trigger in raw.trigger.timer {
-            if !components.contains_key(trigger.component.get_ref()) {
-                return Err(at.error(
-                    trigger.component.span(),
-                    format!(
-                        "trigger names component `{}`, which is not in [component]",
-                        trigger.component.get_ref()
-                    ),
-                ));
-            }
-            let every = parse_every(trigger.every.get_ref()).map_err(|e| at.error(trigger.every.span(), e))?;
-            timer_triggers.push(TimerTrigger { component: trigger.component.into_inner(), every, path: trigger.path });
+            check_trigger_component(&at, &trigger.component, &components)?;
+            let every = parse_every(trigger.every.get_ref())
+                .map_err(|e| at.error(trigger.every.span(), e))?;
+            timer_triggers.push(TimerTrigger {
+                component: trigger.component.into_inner(),
+                every,
+                path: trigger.path,
+            });
         }
 
         Ok(Self {
@@ -490,6 +495,7 @@ impl Manifest {
             kafka_triggers,
             kafka,
             http_auth,
+            rate_limit,
         })
     }
 }
@@ -507,7 +513,11 @@ fn parse_every(text: &str) -> Result<Duration, String> {
         "h" => Duration::from_secs(n * 3600),
         _ => return Err(bad()),
     };
-    if every.is_zero() { Err(bad()) } else { Ok(every) }
+    if every.is_zero() {
+        Err(bad())
+    } else {
+        Ok(every)
+    }
 }
 
 fn check_auth(
@@ -550,6 +560,19 @@ fn kafka_settings(dir: &Path, raw: RawKafkaAppSettings) -> KafkaSettings {
         dedup_ttl: Duration::from_secs(raw.dedup_ttl_secs.unwrap_or(7 * 24 * 3600)),
         client: raw.client,
     }
+}
+
+/// A trigger must name a component of `[component]`.
+fn check_trigger_component(
+    at: &Located<'_>,
+    name: &Spanned<String>,
+    components: &BTreeMap<String, ComponentSpec>,
+) -> Result<()> {
+    if components.contains_key(name.get_ref()) {
+        return Ok(());
+    }
+    let message = format!("trigger names component `{name}`, which is not in [component]");
+    Err(at.error(name.span(), message))
 }
 
 fn check_variables(

@@ -84,7 +84,10 @@ async fn create_database(server: &PgConnectOptions, database: &str) -> Result<()
             .await;
         // Another host may have created it in the meantime: `42P04` (duplicate database) or,
         // when both raced inside the catalog, `23505` (unique violation). Either is fine.
-        let code = created.as_ref().err().and_then(|e| Some(e.as_database_error()?.code()?.into_owned()));
+        let code = created
+            .as_ref()
+            .err()
+            .and_then(|e| Some(e.as_database_error()?.code()?.into_owned()));
         if let Err(error) = created
             && !matches!(code.as_deref(), Some("42P04" | "23505"))
         {

@@ -671,3 +671,34 @@ fn uuid_like() -> String {
         Instant::now().elapsed().as_nanos()
     )
 }
+
+#[tokio::test]
+async fn rate_limits_hold_per_company_with_headers_and_429() {
+    let manifest = EDGE.replace(
+        "[variables]",
+        "[application.trigger.http.rate_limit]\nper_minute = 60\nburst = 3\n\n[variables]",
+    );
+    let host = HostBuilder::new(&manifest).start();
+    let company = uuid_like();
+    let token = support::mint_token(support::DEV_TOKEN_KEY, &company, 60, false).await;
+    let client = reqwest::Client::new();
+    let call = || {
+        client
+            .get(format!("{}/closed/hello", host.url))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+    };
+    for remaining in ["2", "1", "0"] {
+        let response = call().await.expect("GET");
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.headers()["x-ratelimit-limit"], "60");
+        assert_eq!(response.headers()["x-ratelimit-remaining"], remaining);
+    }
+    let response = call().await.expect("GET");
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(call().await.expect("GET").status().as_u16(), 200);
+}

@@ -667,28 +667,34 @@ async fn a_company_cannot_see_or_change_another_companys_markers() {
     stop(host);
 }
 
+struct Loud;
+impl rdkafka::ClientContext for Loud {
+    fn log(&self, _level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        println!("rdkafka {fac}: {log_message}");
+    }
+}
+impl rdkafka::consumer::ConsumerContext for Loud {}
+
 #[tokio::test]
 #[ignore]
 async fn zz_diag() {
-    use rdkafka::TopicPartitionList;
-    for topic in ["JM_COMPANY_REGISTRATION", "JM_COMPANY_REGISTRATION_REPLY", "JM_LOGO_UPDATED"] {
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .set("group.id", "jm-profile")
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("consumer");
-        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)).expect("md");
-        for t in md.topics() {
-            for p in t.partitions() {
-                let (lo, hi) = consumer
-                    .fetch_watermarks(topic, p.id(), Duration::from_secs(5))
-                    .expect("wm");
-                let mut tpl = TopicPartitionList::new();
-                tpl.add_partition(topic, p.id());
-                let committed = consumer.committed_offsets(tpl, Duration::from_secs(5));
-                println!("{topic}[{}] lo={lo} hi={hi} committed={committed:?}", p.id());
-            }
+    let consumer: StreamConsumer<Loud> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", "jm-profile")
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "6000")
+        .set("debug", "cgrp,broker,protocol")
+        .create_with_context(Loud)
+        .expect("consumer");
+    consumer
+        .subscribe(&["JM_COMPANY_REGISTRATION", "JM_LOGO_UPDATED"])
+        .expect("sub");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let next = tokio::time::timeout(Duration::from_millis(500), consumer.recv()).await;
+        if let Ok(Ok(m)) = next {
+            println!("GOT {} {} {}", m.topic(), m.partition(), m.offset());
         }
     }
+    println!("assignment {:?}", consumer.assignment());
 }

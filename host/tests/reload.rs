@@ -267,7 +267,11 @@ async fn one_reload_command_reaches_every_host_of_the_fleet() {
 
 #[tokio::test]
 async fn scheduled_work_runs_on_one_host_of_the_fleet() {
-    let run = format!("timer-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos());
+    let run = format!(
+        "timer-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    );
     let manifest = format!(
         r#"
 spin_manifest_version = 2

@@ -28,6 +28,7 @@ use wasmtime_wasi_http::handler::{
 };
 
 use super::auth::{EdgeAuth, Refusal, error_body};
+use super::rate_limit::{Decision, RateLimits};
 use super::routes::{RouteMatch, Router};
 use crate::component::Slot;
 use crate::state::{ComponentEnv, InstanceState};
@@ -37,6 +38,7 @@ pub struct HttpTrigger {
     router: Router<usize>,
     components: Vec<Arc<Slot>>,
     auth: Option<EdgeAuth>,
+    limits: Option<RateLimits>,
 }
 
 /// One version of a component, reachable over HTTP.
@@ -178,11 +180,13 @@ impl HttpTrigger {
         routes: Vec<(super::routes::RoutePattern, usize)>,
         components: Vec<Arc<Slot>>,
         auth: Option<EdgeAuth>,
+        limits: Option<RateLimits>,
     ) -> Self {
         Self {
             router: Router::new(routes),
             components,
             auth,
+            limits,
         }
     }
 
@@ -260,12 +264,23 @@ impl HttpTrigger {
                 return refused(&refusal, &path);
             }
         }
+        let decision = match &self.limits {
+            Some(limits) => Some(rate_check(limits, req.headers(), client).await),
+            None => None,
+        };
+        if let Some(decision) = decision.filter(|d| !d.allowed) {
+            tracing::debug!(component = %component.name, %path, "rate limited");
+            return rate_limited(&decision, &path);
+        }
         set_spin_headers(&mut req, &matched, client);
 
-        let response = match component.handle(req).await {
+        let mut response = match component.handle(req).await {
             Ok(response) => response,
             Err(error) => failure(component, &error, started.elapsed()),
         };
+        if let Some(decision) = decision {
+            rate_headers(response.headers_mut(), &decision);
+        }
         let status = response.status();
         let class = match status.as_u16() {
             500.. => "5xx",
@@ -320,6 +335,41 @@ fn failure(
         &[("component", component), ("blame", blame)],
     );
     plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+}
+
+/// Takes one request from the caller's bucket: its company's when the edge verified one.
+async fn rate_check(
+    limits: &RateLimits,
+    headers: &http::HeaderMap,
+    client: SocketAddr,
+) -> Decision {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let company =
+        text(super::auth::COMPANY_HEADER).map(|id| (id, text("jm-role").unwrap_or_default()));
+    limits.check(company, &client.ip().to_string()).await
+}
+
+fn rate_headers(headers: &mut http::HeaderMap, decision: &Decision) {
+    headers.insert("x-ratelimit-limit", HeaderValue::from(decision.limit));
+    headers.insert(
+        "x-ratelimit-remaining",
+        HeaderValue::from(decision.remaining),
+    );
+}
+
+fn rate_limited(decision: &Decision, path: &str) -> Response<WasiBody> {
+    let refusal = Refusal {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        code: "RATE_LIMITED",
+        message: "too many requests; retry later",
+    };
+    let mut response = refused(&refusal, path);
+    rate_headers(response.headers_mut(), decision);
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from(decision.retry_after),
+    );
+    response
 }
 
 fn refused(refusal: &Refusal, path: &str) -> Response<WasiBody> {

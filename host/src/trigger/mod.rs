@@ -4,5 +4,6 @@
 pub mod auth;
 pub mod http;
 pub mod kafka;
+pub mod rate_limit;
 pub mod routes;
 pub mod timer;

@@ -15,7 +15,14 @@ use crate::component::Slot;
 use crate::manifest::TimerTrigger;
 
 /// Runs one timer trigger until the process ends.
-pub async fn run(app: String, index: usize, trigger: TimerTrigger, slot: Arc<Slot>, redis: redis::aio::ConnectionManager, host: String) {
+pub async fn run(
+    app: String,
+    index: usize,
+    trigger: TimerTrigger,
+    slot: Arc<Slot>,
+    redis: redis::aio::ConnectionManager,
+    host: String,
+) {
     let mut ticks = tokio::time::interval(trigger.every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -41,13 +48,17 @@ pub async fn run(app: String, index: usize, trigger: TimerTrigger, slot: Arc<Slo
 
 /// The lease outlives most of the interval so a host with a late clock cannot run it twice.
 fn lease_millis(every: Duration) -> u64 {
-    (every.as_millis() as u64).saturating_sub(every.as_millis() as u64 / 10).max(1)
+    (every.as_millis() as u64)
+        .saturating_sub(every.as_millis() as u64 / 10)
+        .max(1)
 }
 
 async fn fire(trigger: &TimerTrigger, slot: &Slot) {
     let version = slot.current();
     let Some(http) = &version.http else { return };
-    let body = Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync();
+    let body = Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync();
     let request = http::Request::post(format!("http://localhost{}", trigger.path))
         .header("jm-scheduled", "1")
         .header("spin-path-info", trigger.path.as_str())
@@ -56,7 +67,11 @@ async fn fire(trigger: &TimerTrigger, slot: &Slot) {
     let Ok(request) = request else { return };
     let _in_flight = slot.stats.request();
     match http.handle(request).await {
-        Ok(response) => tracing::debug!(component = %slot.name, path = %trigger.path, status = response.status().as_u16(), "scheduled job ran"),
-        Err(error) => tracing::warn!(component = %slot.name, path = %trigger.path, error = %format!("{error:#}"), "scheduled job failed"),
+        Ok(response) => {
+            tracing::debug!(component = %slot.name, path = %trigger.path, status = response.status().as_u16(), "scheduled job ran")
+        }
+        Err(error) => {
+            tracing::warn!(component = %slot.name, path = %trigger.path, error = %format!("{error:#}"), "scheduled job failed")
+        }
     }
 }

@@ -1,0 +1,302 @@
+//! Native anchor and client for bench/kafka.sh: `produce` pre-loads Avro single-object values,
+//! `consume` reads them back as jm's Kafka trigger would (minus the component), and
+//! `http-latency` times sequential GETs on one keep-alive connection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use apache_avro::Schema;
+use apache_avro::rabin::Rabin;
+use apache_avro::types::{Record, Value};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper_util::rt::TokioIo;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, ClientContext, Message as _};
+
+/// The schema of the benchmark topic; `kafka-native schema` prints it for `avro/<TOPIC>.avsc`.
+const SCHEMA: &str = concat!(
+    r#"{"type":"record","name":"BenchEvent","namespace":"jm.bench","doc":"A benchmark event","#,
+    r#""fields":[{"name":"id","type":"string"},{"name":"seq","type":"long"},"#,
+    r#"{"name":"payload","type":"string"}]}"#
+);
+
+/// The single-object encoding marker.
+const MARKER: [u8; 2] = [0xC3, 0x01];
+
+const USAGE: &str = "usage: kafka-native schema
+       kafka-native produce TOPIC N          (env: PARTITIONS=3, MESSAGE_ID=1)
+       kafka-native consume TOPIC GROUP N    (env: BATCH=100)
+       kafka-native http-latency URL N       (env: WARMUP=20)
+brokers come from JM_KAFKA_BROKERS";
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["schema"] => {
+            println!("{SCHEMA}");
+            Ok(())
+        }
+        ["produce", topic, n] => produce(topic, n.parse().context("N")?).await,
+        ["consume", topic, group, n] => consume(topic, group, n.parse().context("N")?).await,
+        ["http-latency", url, n] => http_latency(url, n.parse().context("N")?).await,
+        _ => bail!("{USAGE}"),
+    }
+}
+
+fn brokers() -> Result<String> {
+    std::env::var("JM_KAFKA_BROKERS").context("set JM_KAFKA_BROKERS to the broker's host:port")
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The bench schema and its CRC-64-AVRO fingerprint as written on the wire.
+struct Codec {
+    schema: Schema,
+    print: [u8; 8],
+}
+
+impl Codec {
+    fn new() -> Result<Self> {
+        let schema = Schema::parse_str(SCHEMA)?;
+        let print = schema.fingerprint::<Rabin>().bytes.as_slice().try_into()?;
+        Ok(Self { schema, print })
+    }
+
+    fn encode(&self, seq: i64) -> Result<Vec<u8>> {
+        let mut record = Record::new(&self.schema).context("the schema is a record")?;
+        record.put("id", format!("evt-{seq}"));
+        record.put("seq", Value::Long(seq));
+        record.put("payload", "x".repeat(64));
+        let datum = apache_avro::to_avro_datum(&self.schema, record)?;
+        let mut bytes = Vec::with_capacity(10 + datum.len());
+        bytes.extend_from_slice(&MARKER);
+        bytes.extend_from_slice(&self.print);
+        bytes.extend_from_slice(&datum);
+        Ok(bytes)
+    }
+
+    /// What the host does to a value before the handler runs: header and fingerprint check,
+    /// Avro decode against the current schema, JSON text for the component.
+    fn decode(&self, bytes: &[u8]) -> Result<String> {
+        if bytes.len() < 10 || bytes[..2] != MARKER {
+            bail!("not single-object encoded");
+        }
+        if bytes[2..10] != self.print {
+            bail!("unknown fingerprint");
+        }
+        let mut datum = &bytes[10..];
+        let value = apache_avro::from_avro_datum(&self.schema, &mut datum, Some(&self.schema))?;
+        if !datum.is_empty() {
+            bail!("{} bytes left after the datum", datum.len());
+        }
+        Ok(serde_json::Value::try_from(value)?.to_string())
+    }
+}
+
+/// Counts failed deliveries.
+struct Deliveries(Arc<AtomicUsize>);
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if result.is_err() {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Creates `topic` with `PARTITIONS` partitions (if missing) and produces `n` values to it,
+/// keyed `k<i>`, each with a `message-id` header as jm's producer adds (unless MESSAGE_ID=0).
+async fn produce(topic: &str, n: usize) -> Result<()> {
+    let brokers = brokers()?;
+    let partitions: i32 = env_or("PARTITIONS", 3);
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &brokers).create()?;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for result in admin.create_topics([&new], &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => bail!("failed to create topic `{t}`: {code}"),
+        }
+    }
+
+    let failed = Arc::new(AtomicUsize::new(0));
+    let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "200000")
+        .create_with_context(Deliveries(failed.clone()))?;
+    let codec = Codec::new()?;
+    let with_id = env_or("MESSAGE_ID", 1) != 0;
+    let start = Instant::now();
+    for i in 0..n {
+        let bytes = codec.encode(i as i64)?;
+        let key = format!("k{i}");
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut headers = OwnedHeaders::new();
+        if with_id {
+            headers = headers.insert(Header {
+                key: "message-id",
+                value: Some(id.as_bytes()),
+            });
+        }
+        let mut record = BaseRecord::to(topic).key(&key).payload(&bytes).headers(headers);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((e, back)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => bail!("produce failed: {e}"),
+            }
+        }
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(120))?;
+    let failed = failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        bail!("{failed} of {n} messages were not delivered");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "produced {n} messages to {topic} ({partitions} partitions) in {secs:.2} s: \
+         {:.0} msgs/s",
+        n as f64 / secs
+    );
+    Ok(())
+}
+
+/// Consumes `n` messages of `topic` in a fresh `group` with the trigger's client settings,
+/// decoding each value as the host does and committing after every `BATCH` messages.
+async fn consume(topic: &str, group: &str, n: usize) -> Result<()> {
+    let batch: usize = env_or("BATCH", 100).max(1);
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers()?)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "50")
+        .set("session.timeout.ms", "6000")
+        .set("max.poll.interval.ms", "30000")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let codec = Codec::new()?;
+    let subscribed = Instant::now();
+    let mut first: Option<Instant> = None;
+    let mut bytes_out = 0usize;
+    for count in 1..=n {
+        let message = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .with_context(|| format!("no message for 60 s after {} of {n}", count - 1))??;
+        first.get_or_insert_with(Instant::now);
+        let json = codec.decode(message.payload().unwrap_or_default())?;
+        bytes_out += json.len();
+        if count % batch == 0 {
+            consumer.commit_consumer_state(CommitMode::Async)?;
+        }
+    }
+    consumer.commit_consumer_state(CommitMode::Sync)?;
+    let first = first.unwrap_or(subscribed);
+    let steady = first.elapsed().as_secs_f64();
+    let total = subscribed.elapsed().as_secs_f64();
+    let rate = (n.saturating_sub(1)) as f64 / steady;
+    println!(
+        "consumed {n} messages (commit every {batch}, {bytes_out} JSON bytes) in {total:.2} s \
+         from subscribe, {steady:.2} s from the first message"
+    );
+    println!("RESULT rate={rate:.1}");
+    Ok(())
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+async fn connect(authority: &str) -> Result<Sender> {
+    let stream = tokio::net::TcpStream::connect(authority).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// Sends `WARMUP` then `n` sequential GETs to `url` on a keep-alive connection and prints
+/// p50, p99 and max of the `n` timed ones (failures are counted, not timed).
+async fn http_latency(url: &str, n: usize) -> Result<()> {
+    let uri: http::Uri = url.parse()?;
+    let authority = uri.authority().context("the URL has no host")?.to_string();
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let warmup: usize = env_or("WARMUP", 20);
+    let mut sender = connect(&authority).await?;
+    let mut times = Vec::with_capacity(n);
+    let mut failures = 0;
+    let mut last_failure = String::new();
+    for i in 0..warmup + n {
+        let request = http::Request::get(path.as_str())
+            .header(http::header::HOST, authority.as_str())
+            .body(Empty::<Bytes>::new())?;
+        let start = Instant::now();
+        let outcome: Result<(http::StatusCode, Bytes)> = async {
+            sender.ready().await?;
+            let response = sender.send_request(request).await?;
+            let status = response.status();
+            Ok((status, response.into_body().collect().await?.to_bytes()))
+        }
+        .await;
+        let took = start.elapsed();
+        let ok = match outcome {
+            Ok((status, _)) if status.is_success() => true,
+            Ok((status, body)) => {
+                last_failure = format!("{status}: {}", String::from_utf8_lossy(&body));
+                false
+            }
+            Err(e) => {
+                last_failure = e.to_string();
+                sender = connect(&authority).await?;
+                false
+            }
+        };
+        if i < warmup {
+            continue;
+        }
+        if ok {
+            times.push(took);
+        } else {
+            failures += 1;
+        }
+    }
+    if times.is_empty() {
+        bail!("every request failed; the last: {last_failure}");
+    }
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let rank = |q: f64| times[((q * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1];
+    let (p50, p99, max) = (ms(rank(0.50)), ms(rank(0.99)), ms(rank(1.0)));
+    println!(
+        "{} timed GETs (after {warmup} warm-up): p50 {p50:.2} ms, p99 {p99:.2} ms, \
+         max {max:.2} ms, {failures} failed",
+        times.len()
+    );
+    if failures > 0 {
+        println!("last failure: {last_failure}");
+    }
+    println!("RESULT p50={p50:.2} p99={p99:.2} max={max:.2} failures={failures}");
+    Ok(())
+}
