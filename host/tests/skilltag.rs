@@ -9,10 +9,6 @@
 
 mod support;
 
-use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::{Host, HostBuilder};
@@ -46,54 +42,9 @@ fn unique() -> String {
         .collect()
 }
 
-/// The dev token key of the manifest.
-fn token_key() -> Vec<u8> {
-    let text =
-        std::fs::read_to_string(HostBuilder::repo_root().join("spin.toml")).expect("manifest");
-    let manifest: toml::Table = toml::from_str(&text).expect("manifest is TOML");
-    let key = manifest["variables"]["token_key"]["default"]
-        .as_str()
-        .expect("token_key default");
-    URL_SAFE_NO_PAD
-        .decode(key.trim_end_matches('='))
-        .expect("base64url key")
-}
-
 /// An access token for `company`, recorded in Redis as auth records it.
 async fn access_token(company: &str) -> String {
-    let now = chrono::Utc::now().timestamp();
-    let jti = uuid::Uuid::new_v4().to_string();
-    let claims = json!({
-        "sub": company, "role": "COMPANY", "type": "ACCESS",
-        "jti": jti, "iat": now, "exp": now + 900,
-    });
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"dir","enc":"A256GCM"}"#);
-    let cipher = Aes256Gcm::new_from_slice(&token_key()).expect("32-byte key");
-    let iv = uuid::Uuid::new_v4().as_bytes()[..12].to_vec();
-    let claims = claims.to_string();
-    let payload = Payload {
-        msg: claims.as_bytes(),
-        aad: header.as_bytes(),
-    };
-    let sealed = cipher
-        .encrypt(Nonce::from_slice(&iv), payload)
-        .expect("encrypt");
-    let (ciphertext, tag) = sealed.split_at(sealed.len() - 16);
-    let mut redis = redis::Client::open("redis://127.0.0.1:6379")
-        .expect("redis")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to redis");
-    redis::cmd("SET")
-        .arg(format!("jm:token:{jti}"))
-        .arg("1")
-        .arg("EX")
-        .arg(900)
-        .query_async::<()>(&mut redis)
-        .await
-        .expect("SET token");
-    let [iv, ciphertext, tag] = [&iv[..], ciphertext, tag].map(|b| URL_SAFE_NO_PAD.encode(b));
-    format!("{header}..{iv}.{ciphertext}.{tag}")
+    support::mint_token(support::DEV_TOKEN_KEY, company, 900, false).await
 }
 
 /// A caller of the API, with a token or without.
