@@ -2,7 +2,9 @@
 //! company the edge authenticated, and field validation that reports every bad field at once.
 
 use serde::Serialize;
-use spin_sdk::http::{FullBody, HeaderMap, HeaderName, HeaderValue, IntoResponse, Request, StatusCode};
+use spin_sdk::http::{
+    FullBody, HeaderMap, HeaderName, HeaderValue, IntoResponse, Request, StatusCode,
+};
 use spin_sdk::wasip3::http::types::{ErrorCode, Response as WasiResponse};
 
 pub mod validate;
@@ -43,7 +45,14 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: Vec::new(), retry_after: None, extra: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+            retry_after: None,
+            extra: None,
+        }
     }
 
     /// 400 `VALIDATION_ERROR` with one detail per bad field.
@@ -55,7 +64,10 @@ impl ApiError {
 
     /// 400 `VALIDATION_ERROR` for one field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::validation(vec![FieldError { field: field.into(), message: message.into() }])
+        Self::validation(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
     }
 
     /// 401 `UNAUTHORIZED`.
@@ -118,13 +130,17 @@ impl ApiError {
         if !self.details.is_empty() {
             error["details"] = serde_json::json!(self.details);
         }
-        if let (Some(serde_json::Value::Object(extra)), Some(object)) = (&self.extra, error.as_object_mut()) {
+        if let (Some(serde_json::Value::Object(extra)), Some(object)) =
+            (&self.extra, error.as_object_mut())
+        {
             object.extend(extra.clone());
         }
         let body = serde_json::json!({ "error": error, "path": path, "timestamp": now_iso8601() });
         let mut reply = Reply::json(self.status, &body);
         if let Some(seconds) = self.retry_after {
-            reply.headers.push(("retry-after".into(), seconds.to_string()));
+            reply
+                .headers
+                .push(("retry-after".into(), seconds.to_string()));
         }
         reply
     }
@@ -145,12 +161,20 @@ impl Reply {
     /// A JSON body.
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Self {
         let body = serde_json::to_vec(value).unwrap_or_default();
-        Self { status, headers: vec![("content-type".into(), "application/json".into())], body }
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body,
+        }
     }
 
     /// No body.
     pub fn empty(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new() }
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     /// Adds a header.
@@ -165,13 +189,19 @@ impl IntoResponse for Reply {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut headers = HeaderMap::new();
         for (name, value) in &self.headers {
-            if let (Ok(name), Ok(value)) =
-                (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
-            {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value.as_str()),
+            ) {
                 headers.append(name, value);
             }
         }
-        (status, headers, FullBody::new(bytes::Bytes::from(self.body))).into_response()
+        (
+            status,
+            headers,
+            FullBody::new(bytes::Bytes::from(self.body)),
+        )
+            .into_response()
     }
 }
 
@@ -185,12 +215,16 @@ pub fn finish(path: &str, result: ApiResult) -> Reply {
 
 /// The company the edge verified for this request, or 401.
 pub fn company_id(req: &Request) -> ApiResult<String> {
-    header(req, COMPANY_HEADER).ok_or_else(|| ApiError::unauthorized("a valid access token is required"))
+    header(req, COMPANY_HEADER)
+        .ok_or_else(|| ApiError::unauthorized("a valid access token is required"))
 }
 
 /// A request header as text.
 pub fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// The value of query parameter `name`, percent-decoded.
@@ -237,12 +271,15 @@ pub async fn json_body<T: serde::de::DeserializeOwned>(req: Request) -> ApiResul
         .bytes()
         .await
         .map_err(|_| ApiError::invalid("body", "the body could not be read"))?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid("body", format!("not valid JSON: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid("body", format!("not valid JSON: {e}")))
 }
 
 /// The current time as RFC 3339 UTC with milliseconds.
 pub fn now_iso8601() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     iso8601(now.as_secs() as i64, now.subsec_millis())
 }
 

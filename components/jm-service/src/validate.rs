@@ -17,7 +17,10 @@ impl Validator {
     /// Records an error for `field` unless `ok`.
     pub fn check(&mut self, ok: bool, field: &str, message: &str) -> &mut Self {
         if !ok {
-            self.details.push(FieldError { field: field.into(), message: message.into() });
+            self.details.push(FieldError {
+                field: field.into(),
+                message: message.into(),
+            });
         }
         self
     }
@@ -41,7 +44,9 @@ impl Validator {
 /// An email as the API accepts it: at most 254 characters, exactly one `@` with a dot after
 /// it, and no spaces.
 pub fn is_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else { return false };
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
     email.len() <= 254
         && !local.is_empty()
         && !domain.contains('@')
@@ -62,7 +67,9 @@ pub fn is_strong_password(password: &str) -> bool {
 
 /// A phone number as the API accepts it: `+`, a dial code, then at most 12 digits in all.
 pub fn is_phone(phone: &str) -> bool {
-    let Some(digits) = phone.strip_prefix('+') else { return false };
+    let Some(digits) = phone.strip_prefix('+') else {
+        return false;
+    };
     (2..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
 }
 
@@ -85,7 +92,8 @@ mod tests {
     #[test]
     fn validator_collects_all_fields() {
         let mut v = Validator::new();
-        v.required(None, "email").check(false, "password", "too weak");
+        v.required(None, "email")
+            .check(false, "password", "too weak");
         let error = v.finish().unwrap_err();
         assert_eq!(error.details.len(), 2);
     }
