@@ -84,8 +84,10 @@ if [[ -n "$WASMTIME_PROBLEM" ]]; then log "$WASMTIME_PROBLEM"; fi
 if [[ -z "${SKIP_BUILD:-}" ]]; then
     log "Building the release host"
     cargo build --release --quiet -p jm-host
-    log "Building the test components"
     bash scripts/setup.sh
+    log "Building the test components"
+    (cd tests/components && CARGO_TARGET_DIR="$CARGO_TARGET_DIR/components" \
+        cargo build --release --target wasm32-wasip2 --quiet)
     log "Building bench/pg-native"
     (cd bench/pg-native && CARGO_TARGET_DIR="$CARGO_TARGET_DIR/bench" cargo build --release --quiet)
 fi

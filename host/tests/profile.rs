@@ -13,10 +13,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jm_host::kafka::schema::Schemas;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{Header, Headers as _, OwnedHeaders};
@@ -25,9 +21,6 @@ use rdkafka::{ClientConfig, Message as _};
 use serde_json::{Value, json};
 use support::{Host, HostBuilder};
 
-/// The development `token_key` of `spin.toml`.
-const TOKEN_KEY: &str = "ZGV2ZWxvcG1lbnQta2V5LW9ubHktMzItYnl0ZXMhISE";
-const REDIS: &str = "redis://127.0.0.1:6379";
 const PG_SERVER: &str = "host=127.0.0.1 port=5432 user=postgres";
 const UNREACHABLE: &str = "postgres://postgres@127.0.0.1:1";
 const WAIT: Duration = Duration::from_secs(40);
@@ -122,45 +115,9 @@ async fn markers_in(shard: u8, company: &str) -> Vec<(String, String)> {
 
 // ---- tokens ----
 
-/// An access token for `company`, recorded in Redis as auth records it.
+/// A live access token for `company`, signed with the development key of `spin.toml`.
 async fn token(company: &str) -> String {
-    let key = URL_SAFE_NO_PAD.decode(TOKEN_KEY).expect("key");
-    let cipher = Aes256Gcm::new_from_slice(&key).expect("cipher");
-    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"dir","enc":"A256GCM"}"#);
-    let iv: [u8; 12] = uuid::Uuid::new_v4().as_bytes()[..12]
-        .try_into()
-        .expect("iv");
-    let jti = uuid::Uuid::new_v4().to_string();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    let claims = json!({"sub": company, "role": "COMPANY", "type": "ACCESS", "jti": jti,
-        "iat": now, "exp": now + 900});
-    let claims = claims.to_string();
-    let payload = Payload {
-        msg: claims.as_bytes(),
-        aad: header.as_bytes(),
-    };
-    let sealed = cipher
-        .encrypt(Nonce::from_slice(&iv), payload)
-        .expect("encrypt");
-    let (ciphertext, tag) = sealed.split_at(sealed.len() - 16);
-    let mut redis = redis::Client::open(REDIS)
-        .expect("redis")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to redis");
-    redis::cmd("SET")
-        .arg(format!("jm:token:{jti}"))
-        .arg("1")
-        .arg("EX")
-        .arg(900)
-        .query_async::<()>(&mut redis)
-        .await
-        .expect("record the token");
-    let part = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
-    format!("{header}..{}.{}.{}", part(&iv), part(ciphertext), part(tag))
+    support::mint_token(support::DEV_TOKEN_KEY, company, 900, false).await
 }
 
 // ---- HTTP ----
@@ -665,36 +622,4 @@ async fn a_company_cannot_see_or_change_another_companys_markers() {
         vec![("ja-7".to_string(), "WARNING".to_string())]
     );
     stop(host);
-}
-
-struct Loud;
-impl rdkafka::ClientContext for Loud {
-    fn log(&self, _level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
-        println!("rdkafka {fac}: {log_message}");
-    }
-}
-impl rdkafka::consumer::ConsumerContext for Loud {}
-
-#[tokio::test]
-#[ignore]
-async fn zz_diag() {
-    let consumer: StreamConsumer<Loud> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", "jm-profile")
-        .set("enable.auto.commit", "false")
-        .set("session.timeout.ms", "6000")
-        .set("debug", "cgrp,broker,protocol")
-        .create_with_context(Loud)
-        .expect("consumer");
-    consumer
-        .subscribe(&["JM_COMPANY_REGISTRATION", "JM_LOGO_UPDATED"])
-        .expect("sub");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let next = tokio::time::timeout(Duration::from_millis(500), consumer.recv()).await;
-        if let Ok(Ok(m)) = next {
-            println!("GOT {} {} {}", m.topic(), m.partition(), m.offset());
-        }
-    }
-    println!("assignment {:?}", consumer.assignment());
 }

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Kafka throughput and request-reply latency of `jm up`, on one Tansu broker:
+#   throughput: N Avro messages pre-loaded into a fresh topic, then drained by
+#               - native: bench/kafka-native, an rdkafka consumer decoding each value as the host
+#                 does (marker, fingerprint, Avro datum to JSON) and committing in batches;
+#               - jm:     tests/components/kafka-bench, whose handler accepts every message, under
+#                 `jm up` (a fresh instance per message, ordered commits, message-id dedup in Redis).
+#               Each rate is counted from the first message handled to the last; goal jm/native >= 0.7.
+#   request-reply: p50 and p99 of `GET /ping` on kafka-bench, which sends one request to
+#               BENCH_PING and waits for the reply the same component's handler sends back.
+# It reports and never gates: it exits 0 when a goal is missed.
+#
+# Run:  bash bench/kafka.sh
+# Knobs (env): MESSAGES=20000 CONCURRENCY=16 PINGS=500 SKIP_BUILD=1
+#              JM_KAFKA_BROKERS=host:port (default: a Tansu broker started here)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MESSAGES="${MESSAGES:-20000}"
+CONCURRENCY="${CONCURRENCY:-16}"
+PINGS="${PINGS:-500}"
+GOAL=0.7
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/jm-target}"
+JM="${JM:-$CARGO_TARGET_DIR/release/jm}"
+COMPONENTS="$CARGO_TARGET_DIR/components/wasm32-wasip2/release"
+NATIVE="$CARGO_TARGET_DIR/bench/release/kafka-native"
+WORK="$(mktemp -d /tmp/jm-kafka-bench.XXXXXX)"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+log() { echo "==> $*" >&2; }
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+if [[ -z "${SKIP_BUILD:-}" ]]; then
+    bash scripts/setup.sh
+    log "Building the release host"
+    cargo build --release --quiet -p jm-host
+    log "Building the test components"
+    (cd tests/components && CARGO_TARGET_DIR="$CARGO_TARGET_DIR/components" \
+        cargo build --release --target wasm32-wasip2 --quiet)
+    log "Building bench/kafka-native"
+    (cd bench/kafka-native && CARGO_TARGET_DIR="$CARGO_TARGET_DIR/bench" cargo build --release --quiet)
+fi
+
+if [[ -z "${JM_KAFKA_BROKERS:-}" ]]; then
+    port="$(free_port)"
+    "${JM_TANSU:-$HOME/.cache/jm/tools/tansu}" broker --listener-url "tcp://127.0.0.1:$port" \
+        --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://tansu/ \
+        >"$WORK/tansu.log" 2>&1 &
+    PIDS+=($!)
+    export JM_KAFKA_BROKERS="127.0.0.1:$port"
+    for _ in $(seq 100); do
+        (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    log "Tansu on $JM_KAFKA_BROKERS"
+fi
+
+stamp="$(date +%s)"
+TOPIC="BENCH_EVENTS_$stamp"
+mkdir -p "$WORK/app/avro"
+"$NATIVE" schema >"$WORK/app/avro/$TOPIC.avsc"
+ping='{"type":"record","name":"Ping","namespace":"jm.bench","doc":"A benchmark ping",
+ "fields":[{"name":"id","type":"string"},{"name":"text","type":"string"}]}'
+echo "$ping" >"$WORK/app/avro/BENCH_PING.avsc"
+echo "$ping" >"$WORK/app/avro/BENCH_PING_REPLY.avsc"
+cat >"$WORK/app/spin.toml" <<EOF
+spin_manifest_version = 2
+[application]
+name = "kafka-bench"
+[application.trigger.kafka]
+partitions = 3
+client = { "session.timeout.ms" = "6000", "max.poll.interval.ms" = "10000" }
+[[trigger.http]]
+route = "/ping"
+component = "bench"
+[[trigger.kafka]]
+component = "bench"
+topics = ["$TOPIC", "BENCH_PING"]
+group = "jm-bench-$stamp"
+concurrency = $CONCURRENCY
+[component.bench]
+source = "$COMPONENTS/kafka_bench.wasm"
+kafka_publish = ["BENCH_PING", "BENCH_PING_REPLY"]
+EOF
+
+log "Producing $MESSAGES messages to $TOPIC"
+"$NATIVE" produce "$TOPIC" "$MESSAGES" >&2
+
+log "native: draining $TOPIC"
+native_rate=$("$NATIVE" consume "$TOPIC" "native-$stamp" "$MESSAGES" | tee /dev/stderr |
+    sed -n 's/^RESULT rate=//p')
+
+log "jm: draining $TOPIC with concurrency $CONCURRENCY"
+listen="$(free_port)"
+admin="$(free_port)"
+RUST_LOG=warn "$JM" up -f "$WORK/app/spin.toml" --listen "127.0.0.1:$listen" \
+    --admin "127.0.0.1:$admin" >"$WORK/jm.log" 2>&1 &
+jm_pid=$!
+PIDS+=("$jm_pid")
+# Counts handled messages from /metrics every 20 ms; prints the rate from the first to the last.
+jm_rate=$(python3 - "http://127.0.0.1:$admin/metrics" "$MESSAGES" "jm-bench-$stamp" <<'PY'
+import sys, time, urllib.request
+url, total, group = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def handled():
+    try:
+        text = urllib.request.urlopen(url, timeout=2).read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("jm_kafka_messages_total") and f'group="{group}"' in line:
+            return int(float(line.split()[-1]))
+    return 0
+start = time.monotonic()
+first = None
+count = 0
+while count < total:
+    if time.monotonic() - start > 600:
+        sys.exit(f"jm handled {count} of {total} messages in 600 s")
+    count = handled() or 0
+    now = time.monotonic()
+    if count and first is None:
+        first, first_count = now, count
+    time.sleep(0.02)
+secs = now - first
+rate = (count - first_count) / secs if secs > 0 else float("nan")
+print(f"jm handled {count} messages, {secs:.2f} s from the first to the last", file=sys.stderr)
+print(f"{rate:.1f}")
+PY
+)
+
+log "request-reply: $PINGS sequential GET /ping"
+pings=$("$NATIVE" http-latency "http://127.0.0.1:$listen/ping" "$PINGS" | tee /dev/stderr |
+    sed -n 's/^RESULT //p')
+rss=$(awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$jm_pid/status")
+
+echo
+echo "jm Kafka benchmark: $MESSAGES messages, 3 partitions, concurrency $CONCURRENCY, $(nproc) cores, $(date -u +%F)"
+ratio=$(awk -v a="$jm_rate" -v b="$native_rate" 'BEGIN { printf "%.2f", a / b }')
+met=$(awk -v r="$ratio" -v g="$GOAL" 'BEGIN { print (r >= g ? "yes" : "NO") }')
+printf '%-12s %12s %14s %7s %6s %s\n' case "jm msgs/s" "native msgs/s" ratio goal met
+printf '%-12s %12s %14s %7s %6s %s\n' throughput "$jm_rate" "$native_rate" "$ratio" ">= $GOAL" "$met"
+echo
+echo "request-reply round trip through HTTP and Kafka ($PINGS sequential): $pings (ms)"
+echo "jm resident memory after the run: $rss MiB"
+echo "logs: $WORK"
