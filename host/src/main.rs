@@ -179,6 +179,7 @@ async fn up(args: UpArgs) -> Result<()> {
     let admin = TcpListener::bind(args.admin)
         .await
         .with_context(|| format!("failed to listen on {} (admin)", args.admin))?;
+    let admin_address = admin.local_addr()?;
     tokio::spawn(admin::serve(admin, state.clone()));
 
     migrate::run(&manifest.dir.join("migrations"), &runtime.postgres_url()).await?;
@@ -186,7 +187,7 @@ async fn up(args: UpArgs) -> Result<()> {
     let _ = state.slots.set(app.slots.clone());
     let fleet = match &app.kafka {
         Some((kafka, _)) => {
-            let admin = args.admin.to_string();
+            let admin = admin_address.to_string();
             let slots = app.slots.clone();
             let redis = runtime.redis_url();
             let fleet = Fleet::join(&manifest.name, kafka.clone(), &redis, slots, admin).await?;
@@ -199,7 +200,8 @@ async fn up(args: UpArgs) -> Result<()> {
         .await
         .with_context(|| format!("failed to listen on {}", args.listen))?;
     let address = listener.local_addr()?;
-    tracing::info!(app = %manifest.name, %address, admin = %args.admin, "serving");
+    tracing::info!(app = %manifest.name, %address, admin = %admin_address, "serving");
+    eprintln!("Admin API http://{admin_address}");
     eprintln!("Serving http://{address}");
     for trigger in &manifest.http_triggers {
         if let Some(route) = &trigger.route {

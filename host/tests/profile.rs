@@ -537,8 +537,9 @@ async fn a_logo_event_sets_the_logo_url() {
         }
         assert!(
             Instant::now() < deadline,
-            "logoUrl is still {}",
-            read.body["logoUrl"]
+            "logoUrl is still {}\n{}",
+            read.body["logoUrl"],
+            host.log()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

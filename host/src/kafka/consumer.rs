@@ -8,9 +8,12 @@
 //!    exponential back-off, and dead-letters what never succeeds.
 //! 3. When a message is done, the partition's commit point advances to its lowest pending
 //!    offset; revocation and shutdown wait for pending messages and commit before letting go.
+//! 4. Shutdown leaves the group only once a join in progress has settled: some brokers (Tansu)
+//!    keep a member that leaves in the middle of its join as the group's leader for good.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash as _, Hasher as _};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,6 +32,9 @@ use crate::trigger::kafka::HandlerOutcome;
 
 /// How long revocation and shutdown wait for in-flight messages.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long shutdown waits for a join in progress to settle before leaving the group.
+const JOIN_SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Messages queued per lane before the poll loop waits.
 const LANE_DEPTH: usize = 64;
@@ -120,6 +126,8 @@ impl Tracker {
 struct TriggerContext {
     tracker: Arc<Tracker>,
     group: String,
+    /// True from subscribing, and from each revocation, until the group assigns partitions.
+    joining: AtomicBool,
 }
 
 impl ClientContext for TriggerContext {}
@@ -129,6 +137,7 @@ impl ConsumerContext for TriggerContext {
         let Rebalance::Revoke(list) = rebalance else {
             return;
         };
+        self.joining.store(true, Ordering::Release);
         let wanted: Vec<Partition> = list
             .elements()
             .iter()
@@ -139,6 +148,13 @@ impl ConsumerContext for TriggerContext {
             tracing::warn!(group = %self.group, %error, "commit before revocation failed");
         }
         tracing::info!(group = %self.group, partitions = wanted.len(), "partitions released");
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            self.joining.store(false, Ordering::Release);
+            tracing::info!(group = %self.group, partitions = list.count(), "partitions assigned");
+        }
     }
 }
 
@@ -181,6 +197,7 @@ pub async fn run(
     let context = TriggerContext {
         tracker: tracker.clone(),
         group: trigger.group.clone(),
+        joining: AtomicBool::new(true),
     };
     let mut config = super::client_config(&kafka.brokers, &kafka.settings);
     config
@@ -251,8 +268,19 @@ pub async fn run(
     }
     let points = tracker.drain(&tracker.all(), DRAIN_TIMEOUT);
     commit(consumer.as_ref(), &points, CommitMode::Sync)?;
+    settle_join(&consumer).await;
     tracing::info!(group = %trigger.group, "kafka trigger stopped");
     Ok(())
+}
+
+/// Waits, within [`JOIN_SETTLE_TIMEOUT`], until a join in progress ends, so that closing the
+/// consumer leaves a settled group. Messages polled meanwhile are neither handled nor
+/// committed: the partition's next owner gets them.
+async fn settle_join(consumer: &StreamConsumer<TriggerContext>) {
+    let deadline = Instant::now() + JOIN_SETTLE_TIMEOUT;
+    while consumer.context().joining.load(Ordering::Acquire) && Instant::now() < deadline {
+        let _ = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await;
+    }
 }
 
 /// How often the lag of each assigned partition is measured.

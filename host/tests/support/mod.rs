@@ -11,7 +11,6 @@
     reason = "test support: a failed set-up step should stop the test with its message"
 )]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,12 +24,6 @@ pub fn components() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
     target.join("components/wasm32-wasip2/release")
-}
-
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
 }
 
 /// A running `jm up`, killed on drop.
@@ -135,15 +128,15 @@ impl HostBuilder {
             std::fs::create_dir_all(path.parent().expect("parent")).expect("create folder");
             std::fs::write(path, text).expect("write file");
         }
-        let (port, admin) = (free_port(), free_port());
         let log = std::fs::File::create(dir.path().join("jm.log")).expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_jm"));
         command
             .current_dir(dir.path())
             .args(["up", "-f"])
             .arg(&manifest)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--admin", &format!("127.0.0.1:{admin}")])
+            // Port 0: the host takes free ports and prints them, so hosts of tests running at
+            // once never race for a port.
+            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
             .env("RUST_LOG", "info,jm=debug")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -162,22 +155,32 @@ impl HostBuilder {
         let mut host = Host {
             child,
             dir,
-            url: format!("http://127.0.0.1:{port}"),
-            admin: format!("http://127.0.0.1:{admin}"),
+            url: String::new(),
+            admin: String::new(),
         };
         host.wait_ready().map(|()| host)
     }
 }
 
 impl Host {
+    /// Waits until the host prints where it serves, then takes its addresses from the log.
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return Err(self.log());
             }
-            let ready = std::net::TcpStream::connect(self.url.trim_start_matches("http://"));
-            if ready.is_ok() {
+            let log = self.log();
+            let address = |prefix: &str| {
+                log.lines()
+                    .find_map(|line| line.strip_prefix(prefix))
+                    .map(|rest| format!("http://{}", rest.trim()))
+            };
+            if let (Some(url), Some(admin)) =
+                (address("Serving http://"), address("Admin API http://"))
+            {
+                self.url = url;
+                self.admin = admin;
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -206,11 +209,11 @@ impl Host {
 
 impl Drop for Host {
     /// Stops the host as an operator would (SIGTERM), so it also stops a broker it started;
-    /// kills it if it has not exited after a few seconds.
+    /// kills it if it has not exited after 15 seconds.
     fn drop(&mut self) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
