@@ -182,7 +182,13 @@ async fn up(args: UpArgs) -> Result<()> {
     let admin_address = admin.local_addr()?;
     tokio::spawn(admin::serve(admin, state.clone()));
 
-    migrate::run(&manifest.dir.join("migrations"), &runtime.postgres_url()).await?;
+    let migrations = manifest.dir.join("migrations");
+    migrate::run(
+        &migrations,
+        manifest.seed.as_deref(),
+        &runtime.postgres_url(),
+    )
+    .await?;
     let app = app::App::load(&manifest, &runtime).await?;
     let _ = state.slots.set(app.slots.clone());
     let fleet = match &app.kafka {

@@ -45,6 +45,9 @@ pub struct Manifest {
     pub http_auth: Option<HttpAuth>,
     /// `[application.trigger.http.rate_limit]`: free and premium tiers, when configured.
     pub rate_limit: Option<(Tier, Tier)>,
+    /// `[application.database] seed`: the folder of data loaded after the migrations
+    /// (`<seed>/<database>/*.sql`), absolute; a deployment's manifest leaves it out.
+    pub seed: Option<PathBuf>,
 }
 
 /// `[application.trigger.http.auth]`.
@@ -187,6 +190,13 @@ struct RawApplication {
     authors: Vec<String>,
     #[serde(default)]
     trigger: RawApplicationTriggers,
+    database: Option<RawDatabase>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    seed: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -484,6 +494,8 @@ impl Manifest {
             });
         }
 
+        let seed = raw.application.database.and_then(|d| d.seed);
+        let seed = seed.map(|folder| dir.join(folder));
         Ok(Self {
             timer_triggers,
             path: path.to_path_buf(),
@@ -496,6 +508,7 @@ impl Manifest {
             kafka,
             http_auth,
             rate_limit,
+            seed,
         })
     }
 }

@@ -1,5 +1,9 @@
 //! Database migrations: `migrations/<database>/NNNN_name.sql`, applied by `jm up` before
 //! serving. Each database is created when missing; sqlx records what was applied.
+//!
+//! A development manifest may name a seed folder (`<seed>/<database>/*.sql`): its files run
+//! after the migrations at every start, each in one transaction, so they must be idempotent
+//! (`ON CONFLICT DO NOTHING`).
 
 use std::path::Path;
 
@@ -7,23 +11,66 @@ use anyhow::{Context as _, Result};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _};
 
-/// Applies every folder of migrations under `dir` to its database on the server `server_url`.
-pub async fn run(dir: &Path, server_url: &str) -> Result<()> {
-    if !dir.is_dir() {
-        return Ok(());
+/// Applies every folder of migrations under `dir` to its database on the server `server_url`,
+/// then loads the folders of `seed`, when given.
+pub async fn run(dir: &Path, seed: Option<&Path>, server_url: &str) -> Result<()> {
+    let server: PgConnectOptions = server_url
+        .parse()
+        .with_context(|| format!("bad Postgres url `{server_url}`"))?;
+    for database in folders(dir)? {
+        migrate_one(&server, &dir.join(&database), &database).await?;
     }
-    let mut databases: Vec<_> = std::fs::read_dir(dir)?
+    if let Some(seed) = seed {
+        for database in folders(seed)? {
+            seed_one(&server, &seed.join(&database), &database).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The names of the folders in `dir`, sorted; none when `dir` does not exist.
+fn folders(dir: &Path) -> Result<Vec<String>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("failed to read {}", dir.display()))?
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    databases.sort();
-    let server: PgConnectOptions = server_url
-        .parse()
-        .with_context(|| format!("bad Postgres url `{server_url}`"))?;
-    for database in databases {
-        migrate_one(&server, &dir.join(&database), &database).await?;
+    names.sort();
+    Ok(names)
+}
+
+/// Runs the `.sql` files of `dir` in name order, each in a transaction of its own.
+async fn seed_one(server: &PgConnectOptions, dir: &Path, database: &str) -> Result<()> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("failed to read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    create_database(server, database).await?;
+    let mut conn = server
+        .clone()
+        .database(database)
+        .connect()
+        .await
+        .with_context(|| format!("failed to connect to database `{database}`"))?;
+    for file in &files {
+        let sql = std::fs::read_to_string(file)
+            .with_context(|| format!("failed to read {}", file.display()))?;
+        let mut tx = conn.begin().await?;
+        sqlx::raw_sql(&sql)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("failed to load seed {}", file.display()))?;
+        tx.commit().await?;
     }
+    conn.close().await?;
+    eprintln!("Seeded {database}: {} files", files.len());
+    tracing::info!(database, files = files.len(), "database seeded");
     Ok(())
 }
 

@@ -97,19 +97,17 @@ fn path_value(path: &std::path::Path) -> toml::Value {
     toml::Value::String(path.display().to_string())
 }
 
-/// A host of auth alone, with auth's migrations beside the manifest.
+/// A host of auth alone, with auth's migrations and seed beside the manifest.
 fn auth_host() -> HostBuilder {
     let mut builder = HostBuilder::new(&auth_manifest());
-    let dir = repo_root().join("migrations/jm_auth");
-    for entry in std::fs::read_dir(&dir).expect("auth migrations") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        let text = std::fs::read_to_string(&path).expect("migration");
-        builder = builder.file(&format!("migrations/jm_auth/{name}"), &text);
+    for folder in ["migrations/jm_auth", "seed/jm_auth"] {
+        let dir = repo_root().join(folder);
+        for entry in std::fs::read_dir(&dir).expect("auth's SQL files") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().expect("name").to_string_lossy();
+            let text = std::fs::read_to_string(&path).expect("SQL file");
+            builder = builder.file(&format!("{folder}/{name}"), &text);
+        }
     }
     builder
 }

@@ -2,7 +2,7 @@
 //! confirms it, then `ACTIVE`. Emails are unique whatever their case; the premium
 //! subscription is its expiry, `premium_expires_at`.
 
-use jm_service::{ApiError, ApiResult};
+use jm_service::{ApiResult, db};
 use spin_sdk::pg::{Connection as Db, ParameterValue, Row};
 
 /// Where an account stands.
@@ -59,10 +59,6 @@ impl Account {
 const COLUMNS: &str = "id::text AS id, email, company_name, password_hash, status, \
      extract(epoch FROM premium_expires_at)::int8 AS premium_until";
 
-fn failed(error: spin_sdk::pg::Error) -> ApiError {
-    ApiError::internal(format!("postgres: {error:?}"))
-}
-
 fn text(value: &str) -> ParameterValue {
     ParameterValue::Str(value.to_string())
 }
@@ -83,8 +79,7 @@ fn from_row(row: &Row) -> Option<Account> {
 }
 
 async fn one(db: &Db, sql: String, params: Vec<ParameterValue>) -> ApiResult<Option<Account>> {
-    let rows = db.query(sql, params).await.map_err(failed)?;
-    let rows = rows.collect().await.map_err(failed)?;
+    let rows = db::rows(db, &sql, params).await?;
     Ok(rows.first().and_then(from_row))
 }
 
@@ -113,23 +108,21 @@ pub async fn insert_pending(db: &Db, account: &Account) -> ApiResult<bool> {
         text(&account.company_name),
         text(&account.password_hash),
     ];
-    Ok(db.execute(sql, params).await.map_err(failed)? == 1)
+    Ok(db::execute(db, sql, params).await? == 1)
 }
 
 /// Takes the company name of a retried registration into its `PENDING` account.
 pub async fn rename_pending(db: &Db, id: &str, company_name: &str) -> ApiResult<()> {
     let sql = "UPDATE account SET company_name = $2, updated_at = now() \
                WHERE id = $1::uuid AND status = 'PENDING'";
-    db.execute(sql, vec![text(id), text(company_name)])
-        .await
-        .map_err(failed)?;
+    db::execute(db, sql, vec![text(id), text(company_name)]).await?;
     Ok(())
 }
 
 /// Completes the registration of company `id`; false when there is no such account.
 pub async fn activate(db: &Db, id: &str) -> ApiResult<bool> {
     let sql = "UPDATE account SET status = 'ACTIVE', updated_at = now() WHERE id = $1::uuid";
-    Ok(db.execute(sql, vec![text(id)]).await.map_err(failed)? == 1)
+    Ok(db::execute(db, sql, vec![text(id)]).await? == 1)
 }
 
 /// Completes the registration of company `id` if it is still `PENDING`.
@@ -139,13 +132,13 @@ pub async fn activate_pending(db: &Db, id: &str) -> ApiResult<()> {
     }
     let sql = "UPDATE account SET status = 'ACTIVE', updated_at = now() \
                WHERE id = $1::uuid AND status = 'PENDING'";
-    db.execute(sql, vec![text(id)]).await.map_err(failed)?;
+    db::execute(db, sql, vec![text(id)]).await?;
     Ok(())
 }
 
 /// Removes company `id`'s account if its registration never completed.
 pub async fn discard_pending(db: &Db, id: &str) -> ApiResult<()> {
     let sql = "DELETE FROM account WHERE id = $1::uuid AND status = 'PENDING'";
-    db.execute(sql, vec![text(id)]).await.map_err(failed)?;
+    db::execute(db, sql, vec![text(id)]).await?;
     Ok(())
 }

@@ -40,12 +40,9 @@ pub async fn registration_timeout_ms() -> u32 {
     number("registration_timeout_ms", REGISTRATION_TIMEOUT_MS).await
 }
 
-/// A connection to the service's database.
+/// A connection to the service's database; 503 while it cannot be reached.
 pub async fn db() -> ApiResult<Db> {
-    let url = text("pg_url").await?;
-    Db::open(url)
-        .await
-        .map_err(|e| ApiError::internal(format!("postgres: {e:?}")))
+    jm_service::db::open("accounts are unavailable").await
 }
 
 /// A connection to Redis.

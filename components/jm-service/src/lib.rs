@@ -7,6 +7,7 @@ use spin_sdk::http::{
 };
 use spin_sdk::wasip3::http::types::{ErrorCode, Response as WasiResponse};
 
+pub mod db;
 pub mod validate;
 
 /// The header the host's edge sets to the verified company id of the request's token.

@@ -2,7 +2,7 @@
 //! none (each staged on disk, rows written in one transaction, then the files moved into
 //! place before it commits), `GET` lists them and `DELETE /api/media/files/{id}` removes one.
 
-use jm_service::{ApiError, ApiResult, FieldError, Reply};
+use jm_service::{ApiError, ApiResult, FieldError, Reply, db};
 use serde::Serialize;
 use spin_sdk::http::Request;
 use spin_sdk::pg::{Connection, ParameterValue};
@@ -11,7 +11,10 @@ use crate::form::{Form, size};
 use crate::multipart::Part;
 use crate::sniff::{Kind, Media};
 use crate::store::{Staged, Store, clean_file_name};
-use crate::{caller, db, is_uuid};
+use crate::{caller, is_uuid};
+
+/// What a client is told when the database cannot be reached.
+const UNAVAILABLE: &str = "media records are unavailable";
 
 /// The largest image.
 const MAX_IMAGE: usize = 5 << 20;
@@ -75,7 +78,7 @@ pub async fn upload(req: Request) -> ApiResult {
     let too_large = format!("an upload must be at most {}", size(MAX_REQUEST));
     let form = Form::read(req, MAX_REQUEST, &too_large).await?;
     let uploads = check(&company, &form.files()?)?;
-    let db = db::open().await?;
+    let db = db::open(UNAVAILABLE).await?;
     let store = Store::open().await;
     let staged = stage_all(&store, &uploads)?;
     let saved = save(&db, &store, &company, &uploads, &staged).await;
@@ -88,7 +91,7 @@ pub async fn upload(req: Request) -> ApiResult {
 /// `GET /api/media/files`: the caller's files, newest first.
 pub async fn list(req: &Request) -> ApiResult {
     let company = caller(req)?;
-    let db = db::open().await?;
+    let db = db::open(UNAVAILABLE).await?;
     let rows = db::rows(&db, LIST, vec![ParameterValue::Str(company)]).await?;
     let files = rows
         .iter()
@@ -115,7 +118,7 @@ pub async fn delete(req: &Request, id: &str) -> ApiResult {
     if !is_uuid(id) {
         return Err(ApiError::invalid("id", "must be a UUID"));
     }
-    let db = db::open().await?;
+    let db = db::open(UNAVAILABLE).await?;
     db::execute(&db, "BEGIN", Vec::new()).await?;
     let removed = remove(&db, &company, id).await;
     if removed.is_err() {
@@ -128,7 +131,7 @@ pub async fn delete(req: &Request, id: &str) -> ApiResult {
 
 /// The content type recorded for the stored name, if any.
 pub async fn recorded_content_type(name: &str) -> ApiResult<Option<String>> {
-    let db = db::open().await?;
+    let db = db::open(UNAVAILABLE).await?;
     let rows = db::rows(&db, CONTENT_TYPE, vec![ParameterValue::Str(name.into())]).await?;
     rows.first()
         .map(|row| db::column(row, "content_type"))

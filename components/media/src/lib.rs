@@ -2,7 +2,6 @@
 //! images and videos (recorded in `jm_media`), all kept as files in the media folder and
 //! served publicly from `/media/{name}`. Types are told by content, never by file name.
 
-mod db;
 mod files;
 mod form;
 mod logo;

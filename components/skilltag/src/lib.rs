@@ -2,7 +2,6 @@
 //! refer to. `GET /api/tags` searches it (public); `POST /api/tags` adds a tag and
 //! `DELETE /api/tags/{id}` removes one, both for an authenticated company.
 
-mod db;
 mod name;
 mod tags;
 

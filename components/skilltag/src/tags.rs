@@ -1,13 +1,16 @@
 //! The tag endpoints: search with prefix matches first, create with case-insensitive
 //! uniqueness (a unique index on `lower(name)` settles concurrent creates), and delete.
 
-use jm_service::{ApiError, ApiResult, Reply, json_body, query_param};
+use jm_service::{ApiError, ApiResult, Reply, db, json_body, query_param};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use spin_sdk::http::Request;
 use spin_sdk::pg::{Connection, ParameterValue};
 
-use crate::{db, name};
+use crate::name;
+
+/// What a client is told when the database cannot be reached.
+const UNAVAILABLE: &str = "the tag catalogue is unavailable";
 
 /// How many tags a search answers when the client does not say.
 const DEFAULT_LIMIT: i64 = 20;
@@ -46,7 +49,7 @@ struct NewTag {
 pub async fn search(req: &Request) -> ApiResult {
     let q = query_param(req, "q").unwrap_or_default().trim().to_string();
     let limit = limit(query_param(req, "limit").as_deref())?;
-    let db = db::open().await?;
+    let db = db::open(UNAVAILABLE).await?;
     let params = vec![ParameterValue::Str(q), ParameterValue::Int64(limit)];
     let tags = tags(&db, SEARCH, params).await?;
     Ok(Reply::json(200, &tags))
@@ -61,7 +64,7 @@ pub async fn create(req: Request) -> ApiResult {
         None => return Err(ApiError::invalid("name", "is required")),
     };
     let name = name::normalise(&raw).map_err(|why| ApiError::invalid("name", why))?;
-    let db = db::open().await?;
+    let db = db::open(UNAVAILABLE).await?;
     for _ in 0..CREATE_ATTEMPTS {
         let params = vec![ParameterValue::Str(name.clone())];
         if let Some(tag) = tags(&db, INSERT, params).await?.pop() {
@@ -85,7 +88,7 @@ pub async fn delete(id: &str) -> ApiResult {
     if !name::is_uuid(id) {
         return Err(ApiError::invalid("id", "must be a UUID"));
     }
-    let db = db::open().await?;
+    let db = db::open(UNAVAILABLE).await?;
     let deleted = db::execute(&db, DELETE, vec![ParameterValue::Uuid(id.to_string())]).await?;
     if deleted == 0 {
         return Err(ApiError::not_found("no such tag"));
@@ -113,8 +116,8 @@ async fn tags(db: &Connection, sql: &str, params: Vec<ParameterValue>) -> ApiRes
     rows.iter()
         .map(|row| {
             Ok(Tag {
-                id: db::text(row, "id")?,
-                name: db::text(row, "name")?,
+                id: db::column(row, "id")?,
+                name: db::column(row, "name")?,
             })
         })
         .collect()

@@ -1,7 +1,8 @@
 //! `spin:variables`: application variables, component templates and their providers.
 //!
 //! Values come, in order, from the environment (`SPIN_VARIABLE_NAME`, as Spin reads it), then
-//! the variable's `default`. A `required` variable without a value stops start-up.
+//! the variable's `default`. A `required` variable without a value stops start-up; a `secret`
+//! one left to its manifest default is logged as a warning, since a deployment must set it.
 
 use std::collections::BTreeMap;
 
@@ -60,7 +61,11 @@ pub fn resolve(
     let mut values = BTreeMap::new();
     for (name, decl) in decls {
         let key = format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase());
-        match env(&key).or_else(|| decl.default.clone()) {
+        let from_env = env(&key);
+        if from_env.is_none() && decl.secret && decl.default.is_some() {
+            tracing::warn!(variable = %name, "secret variable takes its default from the manifest; set {key} outside development");
+        }
+        match from_env.or_else(|| decl.default.clone()) {
             Some(value) => {
                 values.insert(name.clone(), value);
             }

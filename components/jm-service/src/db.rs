@@ -1,19 +1,23 @@
-//! The service's database, `jm_media`: opening it, running statements and reading columns.
+//! The service's own database through `spin:postgres`: opening the one its `pg_url` variable
+//! names, running statements and reading columns, with failures turned into API errors that
+//! name no SQL. An unreachable database answers 503, so a client knows to come back.
 
-use jm_service::ApiError;
 use spin_sdk::pg::{Connection, Decode, ParameterValue, Row};
+
+use crate::ApiError;
 
 /// Seconds a client should wait before retrying when the database is down.
 const RETRY_AFTER: u32 = 5;
 
-/// Opens the database named by the `pg_url` variable; 503 when it cannot be reached.
-pub async fn open() -> Result<Connection, ApiError> {
+/// Opens the database named by the `pg_url` variable; when it cannot be reached, the client
+/// gets `unavailable` ("the tag catalogue is unavailable") with a 503.
+pub async fn open(unavailable: &str) -> Result<Connection, ApiError> {
     let url = spin_sdk::variables::get("pg_url")
         .await
         .map_err(|e| ApiError::internal(format!("failed to read variable pg_url: {e:?}")))?;
     Connection::open(url).await.map_err(|e| {
-        eprintln!("failed to open the media database: {e}");
-        ApiError::unavailable("media records are unavailable", RETRY_AFTER)
+        eprintln!("failed to open the database: {e}");
+        ApiError::unavailable(unavailable, RETRY_AFTER)
     })
 }
 
@@ -49,6 +53,7 @@ pub fn column<T: Decode>(row: &Row, name: &str) -> Result<T, ApiError> {
         .ok_or_else(|| ApiError::internal(format!("column `{name}` is missing or mistyped")))
 }
 
+/// A failed statement: the log gets the database's words, the client a 500 without them.
 fn failed(error: spin_sdk::pg::Error) -> ApiError {
-    ApiError::internal(format!("media query failed: {error}"))
+    ApiError::internal(format!("query failed: {error}"))
 }
