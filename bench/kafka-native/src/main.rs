@@ -1,6 +1,8 @@
 //! Native anchor and client for bench/kafka.sh: `produce` pre-loads Avro single-object values,
-//! `consume` reads them back as jm's Kafka trigger would (minus the component), and
-//! `http-latency` times sequential GETs on one keep-alive connection.
+//! `consume` reads them back and decodes them as jm's Kafka trigger does (minus everything
+//! else), `consume-dedup` adds what the trigger does for each message besides running the
+//! component (a `message-id` check and record in Redis, on lanes by partition and key, commits
+//! every 100 ms), and `http-latency` times sequential GETs on one keep-alive connection.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +18,8 @@ use hyper_util::rt::TokioIo;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Headers as _, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, ClientContext, Message as _};
@@ -34,6 +37,7 @@ const MARKER: [u8; 2] = [0xC3, 0x01];
 const USAGE: &str = "usage: kafka-native schema
        kafka-native produce TOPIC N          (env: PARTITIONS=3, MESSAGE_ID=1)
        kafka-native consume TOPIC GROUP N    (env: BATCH=100)
+       kafka-native consume-dedup TOPIC GROUP N  (env: LANES=16, REDIS=redis://127.0.0.1:6379)
        kafka-native http-latency URL N       (env: WARMUP=20)
 brokers come from JM_KAFKA_BROKERS";
 
@@ -48,6 +52,9 @@ async fn main() -> Result<()> {
         }
         ["produce", topic, n] => produce(topic, n.parse().context("N")?).await,
         ["consume", topic, group, n] => consume(topic, group, n.parse().context("N")?).await,
+        ["consume-dedup", topic, group, n] => {
+            consume_dedup(topic, group, n.parse().context("N")?).await
+        }
         ["http-latency", url, n] => http_latency(url, n.parse().context("N")?).await,
         _ => bail!("{USAGE}"),
     }
@@ -127,8 +134,9 @@ impl ProducerContext for Deliveries {
 async fn produce(topic: &str, n: usize) -> Result<()> {
     let brokers = brokers()?;
     let partitions: i32 = env_or("PARTITIONS", 3);
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", &brokers).create()?;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     for result in admin.create_topics([&new], &options).await? {
@@ -159,7 +167,10 @@ async fn produce(topic: &str, n: usize) -> Result<()> {
                 value: Some(id.as_bytes()),
             });
         }
-        let mut record = BaseRecord::to(topic).key(&key).payload(&bytes).headers(headers);
+        let mut record = BaseRecord::to(topic)
+            .key(&key)
+            .payload(&bytes)
+            .headers(headers);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -214,7 +225,11 @@ async fn consume(topic: &str, group: &str, n: usize) -> Result<()> {
             consumer.commit_consumer_state(CommitMode::Async)?;
         }
     }
-    consumer.commit_consumer_state(CommitMode::Sync)?;
+    // The last batch may already be committed; librdkafka then answers `NoOffset`.
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) | Ok(()) => {}
+        Err(error) => return Err(error.into()),
+    }
     let first = first.unwrap_or(subscribed);
     let steady = first.elapsed().as_secs_f64();
     let total = subscribed.elapsed().as_secs_f64();
@@ -224,6 +239,119 @@ async fn consume(topic: &str, group: &str, n: usize) -> Result<()> {
          from subscribe, {steady:.2} s from the first message"
     );
     println!("RESULT rate={rate:.1}");
+    Ok(())
+}
+
+/// Consumes `n` messages of `topic` in a fresh `group` doing for each what jm's trigger does
+/// around its handler: on one of `LANES` lanes (by partition and key), skip the message if
+/// Redis holds its `message-id`, decode it, then record the id with a time to live. Offsets
+/// are committed every 100 ms.
+async fn consume_dedup(topic: &str, group: &str, n: usize) -> Result<()> {
+    let lanes: usize = env_or("LANES", 16).max(1);
+    let redis_url = std::env::var("REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let redis = redis::aio::ConnectionManager::new(redis::Client::open(redis_url)?).await?;
+    let consumer: Arc<StreamConsumer> = Arc::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", brokers()?)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "50")
+            .set("session.timeout.ms", "6000")
+            .set("max.poll.interval.ms", "30000")
+            .create()?,
+    );
+    consumer.subscribe(&[topic])?;
+    let codec = Arc::new(Codec::new()?);
+    let done = Arc::new(AtomicUsize::new(0));
+    let all_done = Arc::new(tokio::sync::Notify::new());
+    let mut senders = Vec::new();
+    for _ in 0..lanes {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<rdkafka::message::OwnedMessage>(64);
+        senders.push(tx);
+        let (redis, codec, done, all_done) =
+            (redis.clone(), codec.clone(), done.clone(), all_done.clone());
+        let group = group.to_string();
+        tokio::spawn(async move {
+            while let Some(message) = rx.recv().await {
+                handle_once(&message, &group, redis.clone(), &codec).await?;
+                if done.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                    all_done.notify_one();
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    let committer = consumer.clone();
+    let commits = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = committer.commit_consumer_state(CommitMode::Async);
+        }
+    });
+
+    let subscribed = Instant::now();
+    let finished = all_done.notified();
+    tokio::pin!(finished);
+    let mut first: Option<Instant> = None;
+    loop {
+        let message = tokio::select! {
+            () = &mut finished => break,
+            message = tokio::time::timeout(Duration::from_secs(60), consumer.recv()) => {
+                message.context("no message for 60 s")??
+            }
+        };
+        first.get_or_insert_with(Instant::now);
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&(message.partition(), message.key()), &mut hasher);
+        let lane = (std::hash::Hasher::finish(&hasher) % lanes as u64) as usize;
+        senders[lane].send(message.detach()).await?;
+    }
+    commits.abort();
+    let first = first.unwrap_or(subscribed);
+    let steady = first.elapsed().as_secs_f64();
+    println!(
+        "consumed {n} messages on {lanes} lanes with Redis de-duplication in {:.2} s from \
+         subscribe, {steady:.2} s from the first message",
+        subscribed.elapsed().as_secs_f64()
+    );
+    println!("RESULT rate={:.1}", n.saturating_sub(1) as f64 / steady);
+    Ok(())
+}
+
+/// One message as jm's trigger treats it, without the component: the duplicate check, the
+/// decode, and the record of its id.
+async fn handle_once(
+    message: &rdkafka::message::OwnedMessage,
+    group: &str,
+    mut redis: redis::aio::ConnectionManager,
+    codec: &Codec,
+) -> Result<()> {
+    let id = message
+        .headers()
+        .and_then(|h| h.iter().find(|h| h.key == "message-id"))
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    let key = id.map(|id| format!("bench:handled:{group}:{id}"));
+    if let Some(key) = &key {
+        let seen: bool = redis::cmd("EXISTS")
+            .arg(key)
+            .query_async(&mut redis)
+            .await?;
+        if seen {
+            return Ok(());
+        }
+    }
+    codec.decode(message.payload().unwrap_or_default())?;
+    if let Some(key) = &key {
+        let () = redis::cmd("SET")
+            .arg(key)
+            .arg(1)
+            .arg("EX")
+            .arg(3600)
+            .query_async(&mut redis)
+            .await?;
+    }
     Ok(())
 }
 

@@ -7,7 +7,8 @@
 //!    (a poison value goes to `<topic>.DLT` at once), runs the handler, retries with
 //!    exponential back-off, and dead-letters what never succeeds.
 //! 3. When a message is done, the partition's commit point advances to its lowest pending
-//!    offset; revocation and shutdown wait for pending messages and commit before letting go.
+//!    offset, committed every 100 ms; revocation and shutdown wait for pending messages and
+//!    commit before letting go.
 //! 4. Shutdown leaves the group only once a join in progress has settled: some brokers (Tansu)
 //!    keep a member that leaves in the middle of its join as the group's leader for good.
 
@@ -32,6 +33,9 @@ use crate::trigger::kafka::HandlerOutcome;
 
 /// How long revocation and shutdown wait for in-flight messages.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often handled offsets are committed.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How long shutdown waits for a join in progress to settle before leaving the group.
 const JOIN_SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,17 +79,28 @@ impl Tracker {
         state.next = state.next.max(offset + 1);
     }
 
-    /// Marks an offset done; returns the new commit point when it advanced.
-    fn finished(&self, partition: &Partition, offset: i64) -> Option<i64> {
+    /// Marks an offset done.
+    fn finished(&self, partition: &Partition, offset: i64) {
         let mut partitions = self.lock();
-        let state = partitions.get_mut(partition)?;
-        state.pending.remove(&offset);
-        let point = state.commit_point();
-        self.drained.notify_all();
-        (point > state.committed).then(|| {
-            state.committed = point;
-            point
-        })
+        if let Some(state) = partitions.get_mut(partition) {
+            state.pending.remove(&offset);
+            self.drained.notify_all();
+        }
+    }
+
+    /// The commit points that advanced since the last call, taken as committed.
+    fn due(&self) -> Vec<(Partition, i64)> {
+        let mut partitions = self.lock();
+        partitions
+            .iter_mut()
+            .filter_map(|(partition, state)| {
+                let point = state.commit_point();
+                (point > state.committed).then(|| {
+                    state.committed = point;
+                    (partition.clone(), point)
+                })
+            })
+            .collect()
     }
 
     /// Waits until no message of `wanted` is pending, then returns their commit points.
@@ -181,7 +196,6 @@ struct Lane {
     dedup: Dedup,
     group: String,
     tracker: Arc<Tracker>,
-    consumer: Arc<StreamConsumer<TriggerContext>>,
 }
 
 /// Runs one Kafka trigger until `shutdown` turns true, then drains and commits.
@@ -227,13 +241,17 @@ pub async fn run(
             dedup: dedup.clone(),
             group: trigger.group.clone(),
             tracker: tracker.clone(),
-            consumer: consumer.clone(),
         };
         lanes.push(tx);
         workers.push(tokio::spawn(lane.work(rx)));
     }
 
     let lag = tokio::spawn(report_lag(
+        consumer.clone(),
+        tracker.clone(),
+        trigger.group.clone(),
+    ));
+    let committer = tokio::spawn(commit_periodically(
         consumer.clone(),
         tracker.clone(),
         trigger.group.clone(),
@@ -262,6 +280,7 @@ pub async fn run(
     }
 
     lag.abort();
+    committer.abort();
     drop(lanes);
     for worker in workers {
         let _ = worker.await;
@@ -280,6 +299,23 @@ async fn settle_join(consumer: &StreamConsumer<TriggerContext>) {
     let deadline = Instant::now() + JOIN_SETTLE_TIMEOUT;
     while consumer.context().joining.load(Ordering::Acquire) && Instant::now() < deadline {
         let _ = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await;
+    }
+}
+
+/// Commits, every [`COMMIT_INTERVAL`], the partitions whose commit point advanced: one request
+/// for many handled messages. A crash loses at most that much progress, and de-duplication
+/// keeps the redelivered messages from having a second effect.
+async fn commit_periodically(
+    consumer: Arc<StreamConsumer<TriggerContext>>,
+    tracker: Arc<Tracker>,
+    group: String,
+) {
+    loop {
+        tokio::time::sleep(COMMIT_INTERVAL).await;
+        let due = tracker.due();
+        if let Err(error) = commit(consumer.as_ref(), &due, CommitMode::Async) {
+            tracing::warn!(%group, %error, "offset commit failed");
+        }
     }
 }
 
@@ -345,15 +381,7 @@ impl Lane {
         while let Some(message) = rx.recv().await {
             self.process(&message).await;
             let partition = (message.topic().to_string(), message.partition());
-            if let Some(point) = self.tracker.finished(&partition, message.offset())
-                && let Err(error) = commit(
-                    self.consumer.as_ref(),
-                    &[(partition, point)],
-                    CommitMode::Async,
-                )
-            {
-                tracing::warn!(group = %self.group, %error, "offset commit failed");
-            }
+            self.tracker.finished(&partition, message.offset());
         }
     }
 
