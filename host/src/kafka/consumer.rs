@@ -217,8 +217,10 @@ pub async fn run(
     config
         .set("group.id", &trigger.group)
         .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "50");
+        .set("auto.offset.reset", "earliest");
+    // A broker that answers a fetch only when its wait ends (Tansu does) adds up to this much
+    // to every hop of a request-reply; Kafka itself answers as soon as data arrives.
+    set_default(&mut config, "fetch.wait.max.ms", "10");
     set_default(&mut config, "session.timeout.ms", "6000");
     set_default(&mut config, "max.poll.interval.ms", "30000");
     let consumer: Arc<StreamConsumer<TriggerContext>> = Arc::new(
