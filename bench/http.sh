@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # HTTP throughput of `jm up` against two anchors, each loaded in turn with the same wrk settings:
-#   hello:    tests/components/hello under `jm up` vs under `wasmtime serve` (wasmtime-cli 48.0.8);
-#             goal: jm/wasmtime >= 1.0.
+#   hello:    tests/components/hello under `jm up` vs under `wasmtime serve` (wasmtime-cli 48.0.8),
+#             like for like: a fresh instance per request (jm's default; wasmtime serve
+#             --max-instance-reuse-count 1), and instances reused for up to 128 requests, 16 at
+#             once (jm's `instance_reuse = 128`; wasmtime serve's default for WASI 0.3);
+#             goal: jm/wasmtime >= 1.0 in both.
 #   pg_query: tests/components/pg-query (one Postgres query per request) under `jm up` vs the native
 #             axum + sqlx server in bench/pg-native running the same query; goal: jm/native >= 0.7.
 # It also prints jm's resident memory (VmRSS) idle, after start-up, and its peak under load.
@@ -114,7 +117,7 @@ SQL
 # ---------------------------------------------------------------------------------------------
 # Manifests
 # ---------------------------------------------------------------------------------------------
-mkdir -p "$WORK/hello" "$WORK/pg"
+mkdir -p "$WORK/hello" "$WORK/reuse" "$WORK/pg"
 cat >"$WORK/hello/spin.toml" <<EOF
 spin_manifest_version = 2
 [application]
@@ -125,6 +128,7 @@ component = "hello"
 [component.hello]
 source = "$COMPONENTS/hello.wasm"
 EOF
+sed 's/^source = .*/&\ninstance_reuse = 128/' "$WORK/hello/spin.toml" >"$WORK/reuse/spin.toml"
 cat >"$WORK/pg/spin.toml" <<EOF
 spin_manifest_version = 2
 [application]
@@ -271,22 +275,23 @@ run_anchor() {
 # ---------------------------------------------------------------------------------------------
 log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), one server at a time"
 
+# Case `hello`: a fresh instance per request on both sides (wasmtime serve
+# --max-instance-reuse-count 1). Case `reuse`: wasmtime serve's default for a WASI 0.3
+# component, an instance for up to 128 requests, 16 at once, against jm's `instance_reuse = 128`.
 run_jm hello "$WORK/hello" "Hello, world!"
-# `wasmtime serve` reuses a WASIp3 instance for up to 128 requests (16 at once) by default; jm
-# makes a fresh instance per request. The `wt-fresh` run (--max-instance-reuse-count 1) shows
-# wasmtime on jm's terms; the goal is judged against the default `wasmtime serve`.
+run_jm reuse "$WORK/reuse" "Hello, world!"
 if [[ -z "$WASMTIME_PROBLEM" ]]; then
     take_port
     run_anchor hello wasmtime "Hello, world!" "http://127.0.0.1:$PORT/" \
         "$WASMTIME" serve -Scli -Wcomponent-model-async=y -Sp3=y --addr "127.0.0.1:$PORT" \
-        "$COMPONENTS/hello.wasm"
-    take_port
-    run_anchor hello wt-fresh "Hello, world!" "http://127.0.0.1:$PORT/" \
-        "$WASMTIME" serve -Scli -Wcomponent-model-async=y -Sp3=y --addr "127.0.0.1:$PORT" \
         --max-instance-reuse-count 1 "$COMPONENTS/hello.wasm"
+    take_port
+    run_anchor reuse wasmtime "Hello, world!" "http://127.0.0.1:$PORT/" \
+        "$WASMTIME" serve -Scli -Wcomponent-model-async=y -Sp3=y --addr "127.0.0.1:$PORT" \
+        "$COMPONENTS/hello.wasm"
 else
     NOTES+=("hello: wasmtime serve not run: $WASMTIME_PROBLEM")
-    RESULTS+=("hello wasmtime - - - -" "hello wt-fresh - - - -")
+    RESULTS+=("hello wasmtime - - - -" "reuse wasmtime - - - -")
 fi
 
 run_jm pg "$WORK/pg" '"name"'
@@ -309,7 +314,7 @@ field() { # field CASE SIDE INDEX
 echo
 echo "jm HTTP benchmark: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores, $(date -u +%F)"
 printf '%-9s %-9s %12s %12s %7s %6s %s\n' case anchor "jm req/s" "anchor req/s" ratio goal met
-for pair in "hello wasmtime $HELLO_GOAL" "hello wt-fresh info" "pg native $PG_GOAL"; do
+for pair in "hello wasmtime $HELLO_GOAL" "reuse wasmtime $HELLO_GOAL" "pg native $PG_GOAL"; do
     read -r case side goal <<<"$pair"
     ours=$(field "$case" jm 2)
     theirs=$(field "$case" "$side" 2)
@@ -325,7 +330,7 @@ done
 
 echo
 printf '%-9s %-9s %14s %14s %8s\n' case server "idle RSS MiB" "peak RSS MiB" errors
-for case_side in "hello jm" "hello wasmtime" "hello wt-fresh" "pg jm" "pg native"; do
+for case_side in "hello jm" "hello wasmtime" "reuse jm" "reuse wasmtime" "pg jm" "pg native"; do
     read -r case side <<<"$case_side"
     idle=$(field "$case" "$side" 4)
     peak=$(field "$case" "$side" 5)
@@ -339,6 +344,6 @@ if ((${#NOTES[@]})); then
     printf 'note: %s\n' "${NOTES[@]}"
 fi
 echo
-echo "wt-fresh: wasmtime serve --max-instance-reuse-count 1 (a fresh instance per request, as jm)"
+echo "hello: a fresh instance per request; reuse: up to 128 requests an instance, 16 at once"
 echo "logs and wrk output: $WORK"
 exit 0

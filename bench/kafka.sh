@@ -82,6 +82,8 @@ spin_manifest_version = 2
 name = "kafka-bench"
 [application.trigger.kafka]
 partitions = 3
+# The bench's message ids need not outlive it.
+dedup_ttl_secs = 600
 client = { "session.timeout.ms" = "6000", "max.poll.interval.ms" = "10000" }
 [[trigger.http]]
 route = "/ping"

@@ -231,7 +231,7 @@ fn build(
         .then(|| http_pre(&component, pre.clone()))
         .transpose()
         .with_context(|| format!("component `{name}` is not an HTTP component"))?
-        .map(|pre| HttpComponent::new(pre, env.clone(), spec.request_timeout));
+        .map(|pre| HttpComponent::new(pre, env.clone(), spec));
     let kafka = kafka
         .then(|| KafkaHandler::new(pre.clone(), env.clone(), spec.request_timeout))
         .transpose()

@@ -150,6 +150,8 @@ pub struct ComponentSpec {
     pub request_timeout: Duration,
     /// The linear-memory limit of one instance, in bytes.
     pub memory_limit: u64,
+    /// How many HTTP requests one instance may serve (default 1: a fresh instance each).
+    pub instance_reuse: u32,
 }
 
 /// `[component.NAME.build]`.
@@ -340,6 +342,8 @@ struct RawComponent {
     request_timeout_ms: Option<u64>,
     /// Host extension: the linear-memory limit of one instance in MiB.
     memory_limit_mib: Option<u64>,
+    /// Host extension: HTTP requests one instance may serve.
+    instance_reuse: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -658,6 +662,13 @@ fn check_component(
     let allowed_outbound_hosts = AllowedHosts::parse(&hosts).map_err(anyhow::Error::msg)?;
 
     let build = raw.build.map(|b| check_build(at, dir, b)).transpose()?;
+    let instance_reuse = match raw.instance_reuse {
+        Some(reuse) if *reuse.get_ref() == 0 => {
+            return Err(at.error(reuse.span(), "`instance_reuse` must be at least 1"));
+        }
+        Some(reuse) => reuse.into_inner(),
+        None => 1,
+    };
     Ok(ComponentSpec {
         name: name.to_string(),
         source,
@@ -680,6 +691,7 @@ fn check_component(
             .memory_limit_mib
             .map(|m| m << 20)
             .unwrap_or(DEFAULT_MEMORY_LIMIT),
+        instance_reuse,
     })
 }
 

@@ -50,6 +50,10 @@ component = "p2-echo"
 route = { private = true }
 component = "hello"
 
+[[trigger.http]]
+route = "/reused/..."
+component = "reused"
+
 [component.kitchen]
 source = "{components}/kitchen.wasm"
 environment = { KITCHEN_MODE = "test" }
@@ -67,6 +71,10 @@ source = "{components}/p2_echo.wasm"
 
 [component.hello]
 source = "{components}/hello.wasm"
+
+[component.reused]
+source = "{components}/kitchen.wasm"
+instance_reuse = 3
 "#;
 
 fn kitchen() -> HostBuilder {
@@ -447,6 +455,20 @@ async fn a_trap_answers_500_and_harms_no_other_request() {
 }
 
 #[tokio::test]
+async fn each_request_gets_a_fresh_instance_unless_the_manifest_allows_reuse() {
+    let host = kitchen().start();
+    let mut fresh = Vec::new();
+    let mut reused = Vec::new();
+    for _ in 0..4 {
+        fresh.push(get(&format!("{}/kitchen/count", host.url)).await.1);
+        reused.push(get(&format!("{}/reused/count", host.url)).await.1);
+    }
+    assert_eq!(fresh, ["1", "1", "1", "1"]);
+    // `instance_reuse = 3`: one instance serves three requests, then a fresh one takes over.
+    assert_eq!(reused, ["1", "2", "3", "1"]);
+}
+
+#[tokio::test]
 async fn an_endless_loop_answers_504_within_the_deadline() {
     let host = kitchen().start();
     let started = Instant::now();
@@ -549,9 +571,13 @@ async fn manifest_errors_stop_start_up_with_file_and_line() {
     );
     let log = HostBuilder::new(&bad).start_expecting_failure();
     assert!(
-        log.contains("spin.toml:46: unknown field `colour`, expected one of"),
+        log.contains("spin.toml:50: unknown field `colour`, expected one of"),
         "{log}"
     );
+
+    let never = MANIFEST.replace("instance_reuse = 3", "instance_reuse = 0");
+    let log = HostBuilder::new(&never).start_expecting_failure();
+    assert!(log.contains("`instance_reuse` must be at least 1"), "{log}");
 
     let missing = MANIFEST.replace("component = \"slow\"", "component = \"fast\"");
     let log = HostBuilder::new(&missing).start_expecting_failure();

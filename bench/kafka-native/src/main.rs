@@ -348,7 +348,7 @@ async fn handle_once(
             .arg(key)
             .arg(1)
             .arg("EX")
-            .arg(3600)
+            .arg(600)
             .query_async(&mut redis)
             .await?;
     }

@@ -14,6 +14,9 @@ use wasmtime::component::{Accessor, FutureReader, Resource, StreamReader};
 use super::{Spin, SpinView};
 use crate::bindings::key_value::{self, Error};
 
+/// Keys asked of Redis per `SCAN` step when a component lists a store.
+const SCAN_BATCH: usize = 1000;
+
 /// Where one labelled store keeps its data.
 pub enum Backend {
     /// A map in this process; lost on exit.
@@ -106,7 +109,9 @@ impl Backend {
             Self::Memory(map) => Ok(lock(map).keys().cloned().collect()),
             Self::Redis(conn) => {
                 let mut conn = conn.clone();
-                let mut iter = conn.scan::<String>().await.map_err(other)?;
+                // Many keys per round trip: the store may share a Redis with much else.
+                let options = redis::ScanOptions::default().with_count(SCAN_BATCH);
+                let mut iter = conn.scan_options::<String>(options).await.map_err(other)?;
                 let mut keys = Vec::new();
                 while let Some(key) = futures::StreamExt::next(&mut iter).await {
                     keys.push(key);

@@ -3,7 +3,8 @@
 //! 1. hyper accepts a connection and hands each request to [`HttpTrigger::handle`].
 //! 2. The router picks the component; the `spin-*` headers describe the match.
 //! 3. The component's [`ProxyHandler`] instantiates a new store from the pre-linked component
-//!    (`wasi:http` 0.2 or 0.3) and runs the request under its deadline and memory limit.
+//!    (`wasi:http` 0.2 or 0.3) and runs the request under its deadline and memory limit; a
+//!    component whose manifest sets `instance_reuse` lets one instance serve that many.
 //! 4. A trap answers 500, a deadline 504; neither touches another request's instance.
 
 use std::convert::Infallible;
@@ -31,6 +32,7 @@ use super::auth::{EdgeAuth, Refusal, error_body};
 use super::rate_limit::{Decision, RateLimits};
 use super::routes::{RouteMatch, Router};
 use crate::component::Slot;
+use crate::manifest::ComponentSpec;
 use crate::state::{ComponentEnv, InstanceState};
 
 /// The HTTP trigger of an application.
@@ -49,10 +51,26 @@ pub struct HttpComponent {
 }
 
 impl HttpComponent {
-    /// Prepares a component: `pre` is its pre-linked instance, `env` what each instance gets.
-    pub fn new(pre: ProxyPre<InstanceState>, env: Arc<ComponentEnv>, timeout: Duration) -> Self {
+    /// Prepares a component: `pre` is its pre-linked instance, `env` what each instance gets,
+    /// `spec` its deadline and how many requests an instance may serve.
+    pub fn new(pre: ProxyPre<InstanceState>, env: Arc<ComponentEnv>, spec: &ComponentSpec) -> Self {
         let name = env.grants.component.as_str().into();
-        let handler = ProxyHandler::new(Instances { pre, env, timeout });
+        let timeout = spec.request_timeout;
+        // A WASI 0.2 instance serves one request at a time; a 0.3 one, several at once.
+        let concurrent = match &pre {
+            ProxyPre::P2(_) => 1,
+            ProxyPre::P3(_) => spec.instance_reuse.min(MAX_CONCURRENT_PER_INSTANCE),
+        };
+        let reuse = Reuse {
+            total: spec.instance_reuse as usize,
+            concurrent: concurrent as usize,
+        };
+        let handler = ProxyHandler::new(Instances {
+            pre,
+            env,
+            timeout,
+            reuse,
+        });
         Self {
             name,
             timeout,
@@ -66,21 +84,33 @@ impl HttpComponent {
     }
 }
 
-/// Makes one fresh instance per request for a component.
+/// Requests one instance of a WASI 0.3 component may serve at once, when reuse is on.
+const MAX_CONCURRENT_PER_INSTANCE: u32 = 16;
+
+/// How long an instance that may serve more requests waits idle for the next one.
+const IDLE_INSTANCE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How many requests one instance serves: in all, and at once.
+#[derive(Clone, Copy)]
+struct Reuse {
+    total: usize,
+    concurrent: usize,
+}
+
+/// Makes the instances of a component: by default a fresh one per request.
 struct Instances {
     pre: ProxyPre<InstanceState>,
     env: Arc<ComponentEnv>,
     timeout: Duration,
+    reuse: Reuse,
 }
 
 impl HandlerState for Instances {
     type StoreData = InstanceState;
     type WorkerExpiration = Deadline;
-    type WorkerState = SingleRequest;
+    type WorkerState = Requests;
 
-    async fn instantiate(
-        &self,
-    ) -> wasmtime::Result<Instance<InstanceState, Deadline, SingleRequest>> {
+    async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, Deadline, Requests>> {
         let mut store = Store::new(self.pre_engine(), InstanceState::new(&self.env));
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_async_yield_and_update(1);
@@ -92,10 +122,16 @@ impl HandlerState for Instances {
             view: wasmtime_wasi_http::WasiHttpView::http,
             expiration: Deadline {
                 timeout: self.timeout,
+                idle: if self.reuse.total > 1 {
+                    IDLE_INSTANCE_TIMEOUT
+                } else {
+                    Duration::ZERO
+                },
                 sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
             },
-            state: SingleRequest {
+            state: Requests {
                 timeout: self.timeout,
+                reuse: self.reuse,
                 component: self.env.grants.component.clone(),
             },
         })
@@ -111,9 +147,11 @@ impl Instances {
     }
 }
 
-/// Ends an instance whose request outlived the deadline, even if the guest never yields back.
+/// Ends an instance whose request outlived the deadline, even if the guest never yields back,
+/// and one that stayed idle past `idle`.
 struct Deadline {
     timeout: Duration,
+    idle: Duration,
     sleep: Pin<Box<tokio::time::Sleep>>,
 }
 
@@ -128,7 +166,7 @@ impl WorkerExpiration for Deadline {
         // The request's own deadline (`on_request_start`) is polled only when the guest yields
         // to its event loop; this one ends an instance that never does.
         let timeout = match status {
-            WorkerStatus::Idle => Duration::ZERO,
+            WorkerStatus::Idle => this.idle,
             WorkerStatus::Requests | WorkerStatus::PostReturn => this.timeout,
         };
         let deadline = tokio::time::Instant::from_std(start + timeout);
@@ -139,21 +177,24 @@ impl WorkerExpiration for Deadline {
     }
 }
 
-/// Each instance serves exactly one request.
-struct SingleRequest {
+/// The requests of one instance: one by default, more when the manifest allows reuse.
+struct Requests {
     timeout: Duration,
+    reuse: Reuse,
     component: String,
 }
 
-impl WorkerState for SingleRequest {
+impl WorkerState for Requests {
     type StoreData = InstanceState;
     type RequestData = ();
 
-    fn should_accept_request(&self, _concurrent: usize, total: usize) -> ShouldAccept {
-        if total == 0 {
-            ShouldAccept::Yes
-        } else {
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        if total >= self.reuse.total {
             ShouldAccept::Never
+        } else if concurrent >= self.reuse.concurrent {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
         }
     }
 

@@ -1,7 +1,9 @@
 //! Multi-purpose Spin test component mounted at any wildcard route: the part of the path the
-//! wildcard matched (the `spin-path-info` header) picks a behaviour (echo, key-value, variables, env, postgres, redis, outbound HTTP, traps, sleep).
+//! wildcard matched (the `spin-path-info` header) picks a behaviour (echo, key-value,
+//! variables, env, postgres, redis, outbound HTTP, traps, sleep, a per-instance counter).
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,6 +16,9 @@ use spin_sdk::key_value::Store;
 use spin_sdk::pg::{self, Connection as PgConnection, ParameterValue, RangeBoundKind};
 use spin_sdk::redis::{self, Connection as RedisConnection, RedisParameter};
 use spin_sdk::wasip3::http::types::{ErrorCode, Response as WasiResponse};
+
+/// Requests this instance has served `/count`: 1 on a fresh instance.
+static COUNT: AtomicU32 = AtomicU32::new(0);
 
 /// Size of each allocation made by `/kitchen/oom`.
 const OOM_CHUNK: usize = 1 << 20;
@@ -56,6 +61,10 @@ async fn kitchen(req: Request) -> Reply {
         ("GET", "loop") => spin_forever(),
         ("GET", "oom") => exhaust_memory(),
         ("GET", "sleep") => sleep(&query).await,
+        ("GET", "count") => {
+            let count = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+            Reply::text(StatusCode::OK, count.to_string())
+        }
         _ => not_found(),
     }
 }
