@@ -56,7 +56,7 @@ fn webm() -> Vec<u8> {
 }
 
 fn start() -> Host {
-    HostBuilder::from_file(&HostBuilder::repo_root().join("spin.toml")).start()
+    HostBuilder::app().start()
 }
 
 fn media_dir() -> PathBuf {

@@ -1,7 +1,7 @@
 //! End-to-end tests of the profile service on the repository's `spin.toml`: registration over
 //! Kafka into the shard of the country, the public profile, updates and moves between shards,
-//! search across shards with some or all of them unreachable, logo events and markers. They run
-//! one at a time, since every host joins the same consumer group.
+//! search across shards with some or all of them unreachable, logo events and markers. Each
+//! host's consumer groups are its own, so the tests run side by side.
 
 #![expect(
     clippy::expect_used,
@@ -25,13 +25,10 @@ const PG_SERVER: &str = "host=127.0.0.1 port=5432 user=postgres";
 const UNREACHABLE: &str = "postgres://postgres@127.0.0.1:1";
 const WAIT: Duration = Duration::from_secs(40);
 
-/// Hosts of these tests share the consumer group `jm-profile`: one test runs at a time.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 // ---- the host ----
 
 fn app() -> HostBuilder {
-    HostBuilder::from_file(&HostBuilder::repo_root().join("spin.toml"))
+    HostBuilder::app()
 }
 
 /// The app with the listed shards pointing at a closed port.
@@ -280,7 +277,6 @@ fn registration(company: &str, name: &str, country: &str) -> Value {
 
 #[tokio::test]
 async fn registration_creates_the_profile_in_the_shard_of_its_country_once() {
-    let _serial = SERIAL.lock().await;
     let host = app().start();
     let (vn, de) = (
         uuid::Uuid::new_v4().to_string(),
@@ -303,7 +299,6 @@ async fn registration_creates_the_profile_in_the_shard_of_its_country_once() {
 
 #[tokio::test]
 async fn registration_with_an_unknown_country_is_refused_in_the_reply() {
-    let _serial = SERIAL.lock().await;
     let host = app().start();
     let company = uuid::Uuid::new_v4().to_string();
     let reply = register(registration(&company, &unique("Nowhere Inc"), "Atlantis")).await;
@@ -319,7 +314,6 @@ async fn registration_with_an_unknown_country_is_refused_in_the_reply() {
 
 #[tokio::test]
 async fn a_public_profile_is_read_without_a_token() {
-    let _serial = SERIAL.lock().await;
     let host = app().start();
     let name = unique("Public Co");
     let company = seed_company(3, "BR", &name).await;
@@ -350,7 +344,6 @@ async fn a_public_profile_is_read_without_a_token() {
 
 #[tokio::test]
 async fn an_update_keeps_left_out_fields_and_reports_every_bad_field() {
-    let _serial = SERIAL.lock().await;
     let host = app().start();
     let name = unique("Update Co");
     let company = seed_company(5, "VN", &name).await;
@@ -388,7 +381,6 @@ async fn an_update_keeps_left_out_fields_and_reports_every_bad_field() {
 
 #[tokio::test]
 async fn a_country_change_moves_the_profile_and_its_markers_to_the_new_shard() {
-    let _serial = SERIAL.lock().await;
     let host = app().start();
     let company = seed_company(5, "VN", &unique("Moving Co")).await;
     let token = token(&company).await;
@@ -416,7 +408,6 @@ async fn a_country_change_moves_the_profile_and_its_markers_to_the_new_shard() {
 
 #[tokio::test]
 async fn a_move_to_an_unreachable_shard_changes_nothing() {
-    let _serial = SERIAL.lock().await;
     let host = app_without_shards(&[2]).start();
     let company = seed_company(5, "VN", &unique("Staying Co")).await;
     let token = token(&company).await;
@@ -448,7 +439,6 @@ async fn seed_search(tag: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn search_asks_every_shard_and_sorts_and_pages_by_name() {
-    let _serial = SERIAL.lock().await;
     let host = app().start();
     let tag = unique("Searchable");
     let all = seed_search(&tag).await;
@@ -482,7 +472,6 @@ async fn search_asks_every_shard_and_sorts_and_pages_by_name() {
 
 #[tokio::test]
 async fn search_with_one_shard_unreachable_answers_206_with_the_rows_and_the_missing_shard() {
-    let _serial = SERIAL.lock().await;
     let host = app_without_shards(&[2]).start();
     let tag = unique("Partial");
     let all = seed_search(&tag).await;
@@ -508,7 +497,6 @@ async fn search_with_one_shard_unreachable_answers_206_with_the_rows_and_the_mis
 
 #[tokio::test]
 async fn search_with_every_shard_unreachable_answers_503() {
-    let _serial = SERIAL.lock().await;
     let host = app_without_shards(&[1, 2, 3, 4, 5]).start();
     let token = token("11111111-1111-4111-8111-111111111111").await;
     let answer = call(&host, "GET", "/api/profile?name=a", Some(&token), None).await;
@@ -522,7 +510,6 @@ async fn search_with_every_shard_unreachable_answers_503() {
 
 #[tokio::test]
 async fn a_logo_event_sets_the_logo_url() {
-    let _serial = SERIAL.lock().await;
     let host = app().start();
     let company = seed_company(4, "JP", &unique("Logo Co")).await;
     let url = format!("/media/{company}-logo-mark.png");
@@ -550,7 +537,6 @@ async fn a_logo_event_sets_the_logo_url() {
 
 #[tokio::test]
 async fn markers_are_created_changed_listed_and_deleted() {
-    let _serial = SERIAL.lock().await;
     let host = app().start();
     let company = seed_company(5, "VN", &unique("Marker Co")).await;
     let token = token(&company).await;
@@ -597,7 +583,6 @@ async fn markers_are_created_changed_listed_and_deleted() {
 
 #[tokio::test]
 async fn a_company_cannot_see_or_change_another_companys_markers() {
-    let _serial = SERIAL.lock().await;
     let host = app().start();
     let owner = seed_company(5, "VN", &unique("Owner Co")).await;
     let other = seed_company(2, "DE", &unique("Other Co")).await;

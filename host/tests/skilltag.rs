@@ -24,7 +24,7 @@ const SEEDED: [(&str, &str); 6] = [
 ];
 
 fn start() -> Host {
-    HostBuilder::from_file(&HostBuilder::repo_root().join("spin.toml")).start()
+    HostBuilder::app().start()
 }
 
 /// Lower-case letters unique to one test, so that tags of other tests never match.

@@ -5,7 +5,7 @@
 //!    on one of `concurrency` lanes chosen by partition and key (order per key holds).
 //! 2. A lane skips messages already handled (by `message-id`, in Redis), decodes the value
 //!    (a poison value goes to `<topic>.DLT` at once), runs the handler, retries with
-//!    exponential back-off, and dead-letters what never succeeds.
+//!    exponential back-off, dead-letters what never succeeds, and records the id.
 //! 3. When a message is done, the partition's commit point advances to its lowest pending
 //!    offset, committed every 100 ms; revocation and shutdown wait for pending messages and
 //!    commit before letting go.
@@ -370,6 +370,11 @@ fn set_default(config: &mut rdkafka::ClientConfig, key: &str, value: &str) {
     }
 }
 
+/// The `message-id` header of a message, as text.
+fn message_id(message: &OwnedMessage) -> Option<String> {
+    super::header(message, "message-id").map(|v| String::from_utf8_lossy(&v).into_owned())
+}
+
 /// The lane of a message: by partition and key, so one key always takes the same lane.
 fn lane_of(message: &OwnedMessage, lanes: usize) -> usize {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -379,30 +384,46 @@ fn lane_of(message: &OwnedMessage, lanes: usize) -> usize {
 }
 
 impl Lane {
+    /// Handles the lane's messages in order. A message's id is recorded in Redis after it is
+    /// handled and before its offset may be committed; when the next message is already
+    /// queued, its duplicate check rides in the same round trip.
     async fn work(self, mut rx: mpsc::Receiver<OwnedMessage>) {
-        while let Some(message) = rx.recv().await {
-            self.process(&message).await;
+        let mut next = rx.recv().await;
+        let mut checked = None;
+        while let Some(message) = next.take() {
+            let id = message_id(&message);
+            let seen = match (checked.take(), &id) {
+                (Some(seen), _) => seen,
+                (None, Some(id)) => self.dedup.seen(&self.group, id).await,
+                (None, None) => false,
+            };
+            if seen {
+                tracing::debug!(group = %self.group, message_id = ?id, "duplicate skipped");
+            } else {
+                self.process(&message).await;
+                crate::metrics::inc("jm_kafka_messages_total", &[("group", &self.group)]);
+            }
+
+            next = rx.try_recv().ok();
+            let handled = if seen { None } else { id.as_deref() };
+            let upcoming = next.as_ref().and_then(message_id);
+            checked = self
+                .dedup
+                .record_and_check(&self.group, handled, upcoming.as_deref())
+                .await;
             let partition = (message.topic().to_string(), message.partition());
             self.tracker.finished(&partition, message.offset());
+            if next.is_none() {
+                next = rx.recv().await;
+            }
         }
     }
 
-    /// Handles one message to its end: done, skipped as a duplicate, or dead-lettered.
+    /// Handles one message to its end: done or dead-lettered.
     async fn process(&self, message: &OwnedMessage) {
-        let id =
-            super::header(message, "message-id").map(|v| String::from_utf8_lossy(&v).into_owned());
-        if let Some(id) = &id
-            && self.dedup.seen(&self.group, id).await
-        {
-            tracing::debug!(group = %self.group, message_id = %id, "duplicate skipped");
-            return;
-        }
         let received = match self.kafka.receive(message) {
             Ok(received) => received,
-            Err(reason) => {
-                self.dead_letter(message, &reason.to_string(), 0).await;
-                return self.done(id.as_deref()).await;
-            }
+            Err(reason) => return self.dead_letter(message, &reason.to_string(), 0).await,
         };
 
         let retries = self.kafka.settings.retries;
@@ -427,7 +448,6 @@ impl Lane {
             tracing::debug!(group = %self.group, attempt, %reason, ?backoff, "message will be retried");
             tokio::time::sleep(backoff).await;
         }
-        self.done(id.as_deref()).await;
     }
 
     /// Runs one attempt on the component's current version.
@@ -436,13 +456,6 @@ impl Lane {
         match self.slot.current().kafka.clone() {
             Some(handler) => handler.handle(received.clone()).await,
             None => HandlerOutcome::Failed("the component has no Kafka handler".into()),
-        }
-    }
-
-    async fn done(&self, id: Option<&str>) {
-        crate::metrics::inc("jm_kafka_messages_total", &[("group", &self.group)]);
-        if let Some(id) = id {
-            self.dedup.mark(&self.group, id).await;
         }
     }
 
@@ -519,17 +532,35 @@ impl Dedup {
         }
     }
 
-    async fn mark(&self, group: &str, id: &str) {
+    /// Records `handled` (with the time to live) and checks `upcoming`, in one round trip;
+    /// answers whether `upcoming` was handled already, or `None` when it was not asked or
+    /// Redis did not answer.
+    async fn record_and_check(
+        &self,
+        group: &str,
+        handled: Option<&str>,
+        upcoming: Option<&str>,
+    ) -> Option<bool> {
+        let mut pipe = redis::pipe();
+        if let Some(id) = handled {
+            let ttl = self.ttl.as_secs().max(1);
+            pipe.set_ex(Self::key(group, id), 1, ttl).ignore();
+        }
+        if let Some(id) = upcoming {
+            pipe.exists(Self::key(group, id));
+        }
+        if handled.is_none() && upcoming.is_none() {
+            return None;
+        }
         let mut redis = self.redis.clone();
-        let set = redis::cmd("SET")
-            .arg(Self::key(group, id))
-            .arg(1)
-            .arg("EX")
-            .arg(self.ttl.as_secs().max(1))
-            .query_async::<()>(&mut redis)
-            .await;
-        if let Err(error) = set {
-            tracing::warn!(%error, "failed to record a handled message id");
+        match pipe.query_async::<Vec<bool>>(&mut redis).await {
+            Ok(answers) => answers.first().copied().filter(|_| upcoming.is_some()),
+            Err(error) => {
+                if handled.is_some() {
+                    tracing::warn!(%error, "failed to record a handled message id");
+                }
+                None
+            }
         }
     }
 }

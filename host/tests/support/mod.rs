@@ -45,6 +45,7 @@ pub struct HostBuilder {
     env: Vec<(String, String)>,
     env_remove: Vec<String>,
     files: Vec<(String, String)>,
+    links: Vec<&'static str>,
 }
 
 impl HostBuilder {
@@ -58,7 +59,29 @@ impl HostBuilder {
             env: Vec::new(),
             env_remove: Vec::new(),
             files: Vec::new(),
+            links: Vec::new(),
         }
+    }
+
+    /// The repository's `spin.toml` with every consumer group of its own: hosts of other
+    /// tests come and go on the shared broker, and a group they keep rebalancing (or that a
+    /// killed host left wedged) would delay this host's messages. The folders the manifest
+    /// names are linked beside it.
+    pub fn app() -> Self {
+        let root = Self::repo_root();
+        let text = std::fs::read_to_string(root.join("spin.toml")).expect("read spin.toml");
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let manifest: Vec<String> = text
+            .lines()
+            .map(|line| match line.strip_prefix("group = \"") {
+                Some(group) => format!("group = \"{}-{suffix}\"", group.trim_end_matches('"')),
+                None => line.to_string(),
+            })
+            .collect();
+        std::fs::create_dir_all(root.join("data")).expect("create data/");
+        let mut builder = Self::new(&manifest.join("\n"));
+        builder.links = vec!["avro", "components", "data", "migrations", "seed"];
+        builder
     }
 
     /// A host for a manifest file as it is, such as the repository's `spin.toml`.
@@ -123,6 +146,11 @@ impl HostBuilder {
                 path
             }
         };
+        let root = Self::repo_root().canonicalize().expect("repository root");
+        for name in &self.links {
+            std::os::unix::fs::symlink(root.join(name), dir.path().join(name))
+                .expect("link a repository folder");
+        }
         for (path, text) in &self.files {
             let path = dir.path().join(path);
             std::fs::create_dir_all(path.parent().expect("parent")).expect("create folder");
@@ -211,6 +239,9 @@ impl Drop for Host {
     /// Stops the host as an operator would (SIGTERM), so it also stops a broker it started;
     /// kills it if it has not exited after 15 seconds.
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(15);
