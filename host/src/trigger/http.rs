@@ -449,34 +449,36 @@ fn set_spin_headers(req: &mut Request<WasiBody>, matched: &RouteMatch, client: S
         .headers()
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost")
-        .to_string();
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    let scheme = req.uri().scheme_str().unwrap_or("http").to_string();
+        .unwrap_or("localhost");
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let scheme = req.uri().scheme_str().unwrap_or("http");
+    let full_url = format!("{scheme}://{host}{path_and_query}");
     let headers = req.headers_mut();
-    let mut set = |name: &str, value: &str| {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+    headers.reserve(7 + matched.params.len());
+    let mut set = |name: HeaderName, value: &str| {
+        if let Ok(value) = HeaderValue::try_from(value) {
             headers.insert(name, value);
         }
     };
-    set(
-        "spin-full-url",
-        &format!("{scheme}://{host}{path_and_query}"),
-    );
-    set("spin-path-info", &matched.path_info);
-    set("spin-matched-route", &matched.raw_route);
-    set("spin-base-path", "/");
-    set("spin-raw-component-route", &matched.raw_route);
-    set("spin-component-route", &matched.component_route);
-    set("spin-client-addr", &client.to_string());
+    set(SPIN_FULL_URL, &full_url);
+    set(SPIN_PATH_INFO, &matched.path_info);
+    set(SPIN_MATCHED_ROUTE, &matched.raw_route);
+    set(SPIN_BASE_PATH, "/");
+    set(SPIN_RAW_COMPONENT_ROUTE, &matched.raw_route);
+    set(SPIN_COMPONENT_ROUTE, &matched.component_route);
+    set(SPIN_CLIENT_ADDR, &client.to_string());
     for (name, value) in &matched.params {
-        set(
-            &format!("spin-path-match-{}", name.to_ascii_lowercase()),
-            value,
-        );
+        let name = format!("spin-path-match-{}", name.to_ascii_lowercase());
+        if let Ok(name) = HeaderName::try_from(name) {
+            set(name, value);
+        }
     }
 }
+
+const SPIN_FULL_URL: HeaderName = HeaderName::from_static("spin-full-url");
+const SPIN_PATH_INFO: HeaderName = HeaderName::from_static("spin-path-info");
+const SPIN_MATCHED_ROUTE: HeaderName = HeaderName::from_static("spin-matched-route");
+const SPIN_BASE_PATH: HeaderName = HeaderName::from_static("spin-base-path");
+const SPIN_RAW_COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-raw-component-route");
+const SPIN_COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-component-route");
+const SPIN_CLIENT_ADDR: HeaderName = HeaderName::from_static("spin-client-addr");
