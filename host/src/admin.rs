@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 
 use crate::component::{Slot, Version};
 use crate::fleet::Fleet;
+use crate::kafka::consumer::Joining;
 use crate::metrics;
 
 /// The largest Wasm body a reload accepts.
@@ -35,6 +36,8 @@ pub struct AdminState {
     pub slots: OnceLock<BTreeMap<String, Arc<Slot>>>,
     /// The fleet, when the application runs on Kafka.
     pub fleet: OnceLock<Arc<Fleet>>,
+    /// The Kafka triggers yet to join their consumer groups.
+    pub joining: OnceLock<Arc<Joining>>,
     /// The token required beyond health checks, if any.
     pub token: Option<String>,
 }
@@ -59,14 +62,17 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
     }
 }
 
+/// Ready: serving HTTP, and every Kafka trigger holds its share of partitions.
+fn ready(state: &AdminState) -> bool {
+    state.ready.load(Ordering::Relaxed) && state.joining.get().is_none_or(|j| j.done())
+}
+
 async fn answer(state: &AdminState, req: Request<hyper::body::Incoming>) -> Reply {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     match (&method, path.as_str()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
-        (&Method::GET, "/readyz") if state.ready.load(Ordering::Relaxed) => {
-            text(StatusCode::OK, "ready")
-        }
+        (&Method::GET, "/readyz") if ready(state) => text(StatusCode::OK, "ready"),
         (&Method::GET, "/readyz") => text(StatusCode::SERVICE_UNAVAILABLE, "starting"),
         _ if !authorized(state, &req) => {
             error(StatusCode::UNAUTHORIZED, "a valid admin token is required")

@@ -19,7 +19,7 @@ use crate::capability::{self, Grants, Resources};
 use crate::component::{Loader, Slot};
 use crate::kafka::Kafka;
 use crate::kafka::broker::LocalBroker;
-use crate::kafka::consumer::Dedup;
+use crate::kafka::consumer::{Dedup, Joining};
 use crate::manifest::{ComponentSpec, KafkaTrigger, Manifest, TimerTrigger};
 use crate::runtime_config::RuntimeConfig;
 use crate::state::{ComponentEnv, InstanceState};
@@ -40,6 +40,8 @@ pub struct App {
     redis_url: String,
     /// The Kafka connection and the de-duplication records, when the application uses Kafka.
     pub kafka: Option<(Arc<Kafka>, Dedup)>,
+    /// The Kafka triggers yet to join their consumer groups.
+    pub joining: Arc<Joining>,
     _broker: Option<LocalBroker>,
 }
 
@@ -113,6 +115,10 @@ impl App {
             http: Arc::new(http),
             slots,
             kafka_triggers: manifest.kafka_triggers.clone(),
+            joining: Arc::new(Joining::new(match kafka {
+                Some(_) => manifest.kafka_triggers.len(),
+                None => 0,
+            })),
             timer_triggers: manifest.timer_triggers.clone(),
             app_name: manifest.name.clone(),
             redis_url: runtime.redis_url(),
@@ -138,6 +144,7 @@ impl App {
                     trigger.clone(),
                     self.slots[&trigger.component].clone(),
                     dedup.clone(),
+                    self.joining.clone(),
                     stopped.clone(),
                 )));
             }

@@ -191,6 +191,7 @@ async fn up(args: UpArgs) -> Result<()> {
     .await?;
     let app = app::App::load(&manifest, &runtime).await?;
     let _ = state.slots.set(app.slots.clone());
+    let _ = state.joining.set(app.joining.clone());
     let fleet = match &app.kafka {
         Some((kafka, _)) => {
             let admin = admin_address.to_string();

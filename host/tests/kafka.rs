@@ -218,6 +218,29 @@ async fn a_published_message_is_handled_once() {
 }
 
 #[tokio::test]
+async fn the_host_is_ready_once_its_kafka_trigger_holds_partitions() {
+    let s = Scenario::new();
+    let host = s.host().start();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let ready = reqwest::get(format!("{}/readyz", host.admin))
+            .await
+            .expect("GET /readyz");
+        if ready.status() == 200 {
+            break;
+        }
+        assert_eq!(ready.status(), 503);
+        assert!(Instant::now() < deadline, "never ready\n{}", host.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        host.log().contains("partitions assigned"),
+        "ready before the trigger joined its group\n{}",
+        host.log()
+    );
+}
+
+#[tokio::test]
 async fn request_reply_round_trips_and_times_out() {
     let s = Scenario::new();
     let host = s.host().start();

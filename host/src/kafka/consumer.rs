@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash as _, Hasher as _};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -143,6 +143,9 @@ struct TriggerContext {
     group: String,
     /// True from subscribing, and from each revocation, until the group assigns partitions.
     joining: AtomicBool,
+    /// The host's count of triggers yet to join, told once of this one's first assignment.
+    first_join: std::sync::Once,
+    host_joining: Arc<Joining>,
 }
 
 impl ClientContext for TriggerContext {}
@@ -169,6 +172,7 @@ impl ConsumerContext for TriggerContext {
         if let Rebalance::Assign(list) = rebalance {
             self.joining.store(false, Ordering::Release);
             tracing::info!(group = %self.group, partitions = list.count(), "partitions assigned");
+            self.first_join.call_once(|| self.host_joining.joined());
         }
     }
 }
@@ -189,6 +193,27 @@ fn commit<C: rdkafka::consumer::Consumer<X>, X: ConsumerContext>(
     Ok(())
 }
 
+/// How many Kafka triggers of the host still wait for their first partition assignment: the
+/// host is ready once none does.
+#[derive(Debug, Default)]
+pub struct Joining(AtomicUsize);
+
+impl Joining {
+    /// Expects `triggers` triggers to join their groups.
+    pub fn new(triggers: usize) -> Self {
+        Self(AtomicUsize::new(triggers))
+    }
+
+    /// Whether every trigger has joined.
+    pub fn done(&self) -> bool {
+        self.0.load(Ordering::Acquire) == 0
+    }
+
+    fn joined(&self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Everything a lane needs to handle messages of one trigger.
 struct Lane {
     kafka: Arc<Kafka>,
@@ -204,6 +229,7 @@ pub async fn run(
     trigger: KafkaTrigger,
     slot: Arc<Slot>,
     dedup: Dedup,
+    joining: Arc<Joining>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     tracing::debug!(group = %trigger.group, "kafka trigger starting");
@@ -212,6 +238,8 @@ pub async fn run(
         tracker: tracker.clone(),
         group: trigger.group.clone(),
         joining: AtomicBool::new(true),
+        first_join: std::sync::Once::new(),
+        host_joining: joining,
     };
     let mut config = super::client_config(&kafka.brokers, &kafka.settings);
     config
