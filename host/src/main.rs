@@ -98,6 +98,7 @@ struct UpArgs {
 }
 
 fn main() -> std::process::ExitCode {
+    keep_backtraces_to_panics();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -116,6 +117,21 @@ fn main() -> std::process::ExitCode {
             eprintln!("Error: {error:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// With `RUST_BACKTRACE` set, every error value would capture a backtrace, and wasmtime makes
+/// one each time a store of a WASI 0.3 component is dropped (its idle fiber is cancelled): that
+/// unwinding cost a tenth of the host's time per message. Panics keep their backtraces; an
+/// operator who wants them on errors too sets `RUST_LIB_BACKTRACE=1`.
+#[expect(
+    unsafe_code,
+    reason = "setting an environment variable while no other thread runs"
+)]
+fn keep_backtraces_to_panics() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: called first thing in `main`, before the runtime or any thread starts.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
 }
 
