@@ -35,28 +35,46 @@ fn with<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
 
 /// Renders label pairs as `{a="x",b="y"}`.
 fn labels(pairs: &[(&str, &str)]) -> String {
-    let inner: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect();
-    format!("{{{}}}", inner.join(","))
+    let mut out = String::with_capacity(64);
+    out.push('{');
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(name);
+        out.push_str("=\"");
+        for c in value.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
 }
 
 /// Adds one to a counter.
 pub fn inc(name: &'static str, pairs: &[(&str, &str)]) {
-    with(|r| *r.counters.entry((name, labels(pairs))).or_default() += 1.0);
+    let labels = labels(pairs);
+    with(|r| *r.counters.entry((name, labels)).or_default() += 1.0);
 }
 
 /// Sets a gauge.
 pub fn set(name: &'static str, pairs: &[(&str, &str)], value: f64) {
-    with(|r| r.gauges.insert((name, labels(pairs)), value));
+    let labels = labels(pairs);
+    with(|r| r.gauges.insert((name, labels), value));
 }
 
 /// Records one observation of a latency histogram.
 pub fn observe(name: &'static str, pairs: &[(&str, &str)], elapsed: Duration) {
     let seconds = elapsed.as_secs_f64();
+    let labels = labels(pairs);
     with(|r| {
-        let histogram = r.histograms.entry((name, labels(pairs))).or_default();
+        let histogram = r.histograms.entry((name, labels)).or_default();
         for (bucket, bound) in histogram.buckets.iter_mut().zip(BUCKETS) {
             if seconds <= bound {
                 *bucket += 1;
@@ -136,5 +154,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("test_gauge{x=\"1\"} 2"), "{text}");
+    }
+
+    #[test]
+    fn escapes_backslashes_quotes_and_newlines_in_label_values() {
+        assert_eq!(
+            labels(&[("a", "x\\y"), ("b", "say \"hi\"\nbye")]),
+            r#"{a="x\\y",b="say \"hi\"\nbye"}"#
+        );
     }
 }

@@ -163,10 +163,12 @@ impl Schemas {
         let writer = schemas
             .version(&print)
             .ok_or_else(|| DecodeError::UnknownSchema(hex::encode(print)))?;
+        // A value written with the current schema needs no resolution, only decoding.
+        let reader =
+            (writer.fingerprint != schemas.current.fingerprint).then_some(&schemas.current.schema);
         let mut datum = &bytes[10..];
-        let value =
-            apache_avro::from_avro_datum(&writer.schema, &mut datum, Some(&schemas.current.schema))
-                .map_err(|e| DecodeError::Invalid(e.to_string()))?;
+        let value = apache_avro::from_avro_datum(&writer.schema, &mut datum, reader)
+            .map_err(|e| DecodeError::Invalid(e.to_string()))?;
         if !datum.is_empty() {
             return Err(DecodeError::Invalid(format!(
                 "{} bytes left after the datum",
