@@ -15,7 +15,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash as _, Hasher as _};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
@@ -144,7 +144,7 @@ struct TriggerContext {
     /// True from subscribing, and from each revocation, until the group assigns partitions.
     joining: AtomicBool,
     /// The host's count of triggers yet to join, told once of this one's first assignment.
-    first_join: std::sync::Once,
+    first_join: Once,
     host_joining: Arc<Joining>,
 }
 
@@ -238,7 +238,7 @@ pub async fn run(
         tracker: tracker.clone(),
         group: trigger.group.clone(),
         joining: AtomicBool::new(true),
-        first_join: std::sync::Once::new(),
+        first_join: Once::new(),
         host_joining: joining,
     };
     let mut config = super::client_config(&kafka.brokers, &kafka.settings);
