@@ -101,6 +101,8 @@ pub struct Slot {
     pub uses_kafka: bool,
     /// Its counters.
     pub stats: Stats,
+    /// The digest of the version this host loaded from `source` at start: its deployment.
+    pub deployed: String,
     loader: Arc<Loader>,
     current: RwLock<Arc<Version>>,
     earlier: Mutex<VecDeque<Arc<Version>>>,
@@ -130,6 +132,7 @@ impl Slot {
             uses_http: uses.0,
             uses_kafka: uses.1,
             stats: Stats::default(),
+            deployed: version.digest.clone(),
             loader,
             current: RwLock::new(Arc::new(version)),
             earlier: Mutex::default(),
@@ -233,7 +236,10 @@ fn build(
         .with_context(|| format!("component `{name}` is not an HTTP component"))?
         .map(|pre| HttpComponent::new(pre, env.clone(), spec));
     let kafka = kafka
-        .then(|| KafkaHandler::new(pre.clone(), env.clone(), spec.request_timeout))
+        .then(|| {
+            let timeout = spec.request_timeout;
+            KafkaHandler::new(pre.clone(), env.clone(), timeout, spec.instance_reuse)
+        })
         .transpose()
         .with_context(|| format!("component `{name}` does not export jm:kafka/handler"))?
         .map(Arc::new);

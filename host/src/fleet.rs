@@ -6,8 +6,10 @@
 //! the Wasm in Redis under its SHA-256 (`jm:wasm:<digest>`), records it as the component's
 //! wanted version, and announces `{component, digest}` on the `jm.control.<app>` topic. Every
 //! host reads that topic from its end, fetches the bytes, checks their digest and swaps; a
-//! host that joins later starts on the wanted versions. Each host also publishes what it runs
-//! (refreshed while it lives) so `jm components` can show the fleet.
+//! host that joins later starts on the wanted versions, as long as it was deployed with the
+//! same `source` the swap replaced (a new deployment's build wins over an old reload). Each
+//! host also publishes what it runs (refreshed while it lives) so `jm components` can show the
+//! fleet.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,6 +39,14 @@ struct Command {
     component: String,
     digest: String,
     origin: String,
+}
+
+/// The version a component of the fleet should run, and the deployment it replaced.
+#[derive(Debug, Serialize, Deserialize)]
+struct Wanted {
+    digest: String,
+    /// The digest of the `source` the announcing host was deployed with.
+    base: String,
 }
 
 /// What one host of the fleet runs.
@@ -120,9 +130,17 @@ impl Fleet {
             .query_async(&mut redis)
             .await
             .context("failed to store the component in Redis")?;
+        let wanted = Wanted {
+            digest: version.digest.clone(),
+            base: self
+                .slots
+                .get(component)
+                .map(|slot| slot.deployed.clone())
+                .unwrap_or_default(),
+        };
         let _: () = redis::cmd("SET")
             .arg(self.wanted_key(component))
-            .arg(&version.digest)
+            .arg(serde_json::to_string(&wanted)?)
             .query_async(&mut redis)
             .await
             .context("failed to record the wanted version")?;
@@ -142,18 +160,27 @@ impl Fleet {
         format!("jm:fleet:{}:wanted:{component}", self.app)
     }
 
-    /// Starts every component on the version the fleet last swapped to, if any.
+    /// Starts every component on the version the fleet last swapped to, if any and if it
+    /// replaced the build this host was deployed with.
     async fn catch_up(&self) {
-        for name in self.slots.keys() {
+        for (name, slot) in &self.slots {
             let mut redis = self.redis.clone();
             let wanted: redis::RedisResult<Option<String>> = redis::cmd("GET")
                 .arg(self.wanted_key(name))
                 .query_async(&mut redis)
                 .await;
-            let Ok(Some(digest)) = wanted else { continue };
+            let Ok(Some(wanted)) = wanted else { continue };
+            let Ok(wanted) = serde_json::from_str::<Wanted>(&wanted) else {
+                tracing::warn!(component = %name, "ignoring an unreadable fleet version record");
+                continue;
+            };
+            if wanted.base != slot.deployed {
+                tracing::info!(component = %name, fleet = short(&wanted.digest), deployed = short(&slot.deployed), "keeping the deployed build: the fleet's version replaced another one");
+                continue;
+            }
             let command = Command {
                 component: name.clone(),
-                digest,
+                digest: wanted.digest,
                 origin: "fleet".into(),
             };
             if let Err(error) = self.apply(&command).await {
@@ -259,4 +286,9 @@ impl Fleet {
         hosts.sort_by(|a: &HostRecord, b| a.host.cmp(&b.host));
         Ok(hosts)
     }
+}
+
+/// The first 12 characters of a digest, as logs show versions.
+fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
 }

@@ -150,7 +150,8 @@ pub struct ComponentSpec {
     pub request_timeout: Duration,
     /// The linear-memory limit of one instance, in bytes.
     pub memory_limit: u64,
-    /// How many HTTP requests one instance may serve (default 1: a fresh instance each).
+    /// How many HTTP requests or Kafka messages one instance may serve (default 1: a fresh
+    /// instance each).
     pub instance_reuse: u32,
 }
 
@@ -342,7 +343,7 @@ struct RawComponent {
     request_timeout_ms: Option<u64>,
     /// Host extension: the linear-memory limit of one instance in MiB.
     memory_limit_mib: Option<u64>,
-    /// Host extension: HTTP requests one instance may serve.
+    /// Host extension: HTTP requests or Kafka messages one instance may serve.
     instance_reuse: Option<Spanned<u32>>,
 }
 

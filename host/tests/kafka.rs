@@ -90,8 +90,21 @@ request_timeout_ms = 10000
     }
 
     fn host(&self) -> HostBuilder {
+        self.host_of(&self.manifest())
+    }
+
+    /// A host whose probe lets one instance handle `messages` messages.
+    fn host_reusing_instances(&self, messages: u32) -> HostBuilder {
+        let manifest = self.manifest().replace(
+            "request_timeout_ms = 10000",
+            &format!("request_timeout_ms = 10000\ninstance_reuse = {messages}"),
+        );
+        self.host_of(&manifest)
+    }
+
+    fn host_of(&self, manifest: &str) -> HostBuilder {
         let p = &self.prefix;
-        HostBuilder::new(&self.manifest())
+        HostBuilder::new(manifest)
             .file(&format!("avro/{p}EVENTS.avsc"), EVENT)
             .file(&format!("avro/{p}PING.avsc"), PING)
             .file(&format!("avro/{p}PING_REPLY.avsc"), PING)
@@ -446,6 +459,36 @@ async fn publish_refuses_a_value_that_does_not_match_and_a_topic_not_granted() {
             format!("topic `{}PING_REPLY_NOT_GRANTED` is not granted", s.prefix)
         )
     );
+}
+
+/// Publishes `events` events of the action `count` under one key (one lane, in order) and
+/// answers how many such events the instance that handled each had seen.
+async fn instance_counts(s: &Scenario, host: &Host, events: usize) -> Vec<i64> {
+    let key = s.id("counted");
+    let ids: Vec<String> = (0..events).map(|seq| s.id(&format!("c{seq}"))).collect();
+    for (seq, id) in ids.iter().enumerate() {
+        let (status, _) = s
+            .publish(host, &key, json!({"id": id, "action": "count", "seq": seq}))
+            .await;
+        assert_eq!(status, 202);
+    }
+    let mut counts = Vec::new();
+    for id in &ids {
+        wait_for_counter(&format!("{id}:effects"), 1, WAIT).await;
+        counts.push(counter(&format!("{id}:count")).await);
+    }
+    counts
+}
+
+#[tokio::test]
+async fn each_message_gets_a_fresh_instance_unless_the_manifest_allows_reuse() {
+    let (fresh, reusing) = (Scenario::new(), Scenario::new());
+    let fresh_host = fresh.host().start();
+    let reusing_host = reusing.host_reusing_instances(3).start();
+    let counts = instance_counts(&fresh, &fresh_host, 5).await;
+    assert_eq!(counts, [1, 1, 1, 1, 1], "{}", fresh_host.log());
+    let counts = instance_counts(&reusing, &reusing_host, 5).await;
+    assert_eq!(counts, [1, 2, 3, 1, 2], "{}", reusing_host.log());
 }
 
 #[tokio::test]

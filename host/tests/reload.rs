@@ -257,11 +257,20 @@ async fn one_reload_command_reaches_every_host_of_the_fleet() {
     let fleet = listed["fleet"].as_array().expect("fleet view");
     assert_eq!(fleet.len(), 2, "{listed}");
 
-    // A host that joins later starts on the version the fleet swapped to.
+    // A host that joins later starts on the version the fleet swapped to...
     let third = HostBuilder::new(&manifest).file("avro/.keep", "").start();
     assert_eq!(
         get(&format!("{}/late", third.url)).await,
         (200, "p2 GET /late\n".into())
+    );
+    // ...unless it was deployed with another build: a new deployment wins over an old swap.
+    let redeployed = manifest.replace("hello.wasm", "kitchen.wasm");
+    let fourth = HostBuilder::new(&redeployed).file("avro/.keep", "").start();
+    assert_eq!(
+        get(&format!("{}/count", fourth.url)).await,
+        (200, "1".into()),
+        "{}",
+        fourth.log()
     );
 }
 

@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, watch};
 use super::{DEAD_LETTER_SUFFIX, Kafka};
 use crate::component::Slot;
 use crate::manifest::KafkaTrigger;
-use crate::trigger::kafka::HandlerOutcome;
+use crate::trigger::kafka::{HandlerOutcome, Warm};
 
 /// How long revocation and shutdown wait for in-flight messages.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -416,6 +416,8 @@ impl Lane {
     /// handled and before its offset may be committed; when the next message is already
     /// queued, its duplicate check rides in the same round trip.
     async fn work(self, mut rx: mpsc::Receiver<OwnedMessage>) {
+        // The instance kept for the next message, when the component allows reuse.
+        let mut warm = None;
         let mut next = rx.recv().await;
         let mut checked = None;
         while let Some(message) = next.take() {
@@ -428,7 +430,7 @@ impl Lane {
             if seen {
                 tracing::debug!(group = %self.group, message_id = ?id, "duplicate skipped");
             } else {
-                self.process(&message).await;
+                self.process(&message, &mut warm).await;
                 crate::metrics::inc("jm_kafka_messages_total", &[("group", &self.group)]);
             }
 
@@ -448,7 +450,7 @@ impl Lane {
     }
 
     /// Handles one message to its end: done or dead-lettered.
-    async fn process(&self, message: &OwnedMessage) {
+    async fn process(&self, message: &OwnedMessage, warm: &mut Option<Warm>) {
         let received = match self.kafka.receive(message) {
             Ok(received) => received,
             Err(reason) => return self.dead_letter(message, &reason.to_string(), 0).await,
@@ -458,7 +460,7 @@ impl Lane {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let reason = match self.attempt(&received).await {
+            let reason = match self.attempt(&received, warm).await {
                 HandlerOutcome::Ok => break,
                 HandlerOutcome::Reject(reason) => {
                     self.dead_letter(message, &format!("rejected: {reason}"), attempt)
@@ -479,10 +481,10 @@ impl Lane {
     }
 
     /// Runs one attempt on the component's current version.
-    async fn attempt(&self, received: &super::Received) -> HandlerOutcome {
+    async fn attempt(&self, received: &super::Received, warm: &mut Option<Warm>) -> HandlerOutcome {
         let _in_flight = self.slot.stats.message();
         match self.slot.current().kafka.clone() {
-            Some(handler) => handler.handle(received.clone()).await,
+            Some(handler) => handler.handle(received.clone(), warm).await,
             None => HandlerOutcome::Failed("the component has no Kafka handler".into()),
         }
     }

@@ -1,6 +1,8 @@
 //! Kafka test component: publishes and requests over HTTP, and handles messages with a
 //! behaviour named in each value, recording every effect in Redis for the tests to read.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use jm_kafka::{Handler, Message, Outcome};
 use serde::{Deserialize, Serialize};
 use spin_sdk::http::body::IncomingBodyExt;
@@ -111,7 +113,12 @@ async fn ping(message: &Message) -> Outcome {
     }
 }
 
-/// Runs the event's behaviour; each successful handling adds one effect.
+/// Messages this instance has handled with the action `count`.
+static COUNTED: AtomicI64 = AtomicI64::new(0);
+
+/// Runs the event's behaviour; each successful handling appends the event's `seq` to its
+/// key's order list and adds one effect. `count` also records how many such events the
+/// handling instance has seen, under the event's id.
 async fn event_effect(message: &Message, event: Event) -> Outcome {
     let redis = match redis().await {
         Ok(redis) => redis,
@@ -131,6 +138,13 @@ async fn event_effect(message: &Message, event: Event) -> Outcome {
             spin_sdk::wasip3::clocks::monotonic_clock::wait_for(ms * 1_000_000).await;
         }
         _ => {}
+    }
+    if event.action == "count" {
+        let counted = COUNTED.fetch_add(1, Ordering::Relaxed) + 1;
+        let set = redis.set(format!("{}:count", event.id), counted.to_string());
+        if let Err(e) = set.await {
+            return Outcome::RetryLater(format!("redis: {e:?}"));
+        }
     }
     let order = format!("{}:order", message.key_str().unwrap_or("none"));
     let push = redis.execute(
