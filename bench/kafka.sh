@@ -7,7 +7,8 @@
 #                 CONCURRENCY lanes by partition and key, the message-id checked before and
 #                 recorded after in Redis, commits every 100 ms;
 #               - jm:      tests/components/kafka-bench, whose handler accepts every message, under
-#                 `jm up` (a fresh instance per message, ordered commits, message-id dedup in Redis).
+#                 `jm up` (a fresh instance per message unless INSTANCE_REUSE says otherwise,
+#                 ordered commits, message-id dedup in Redis).
 #               Each rate is counted from the first message handled to the last; the goal,
 #               jm/native >= 0.7, is judged against the native consumer doing the same work.
 #   request-reply: p50 and p99 of `GET /ping` on kafka-bench, which sends one request to
@@ -16,6 +17,7 @@
 #
 # Run:  bash bench/kafka.sh
 # Knobs (env): MESSAGES=20000 CONCURRENCY=16 PINGS=500 SKIP_BUILD=1
+#              INSTANCE_REUSE=1 (the component's `instance_reuse`: 128 keeps an instance per lane)
 #              JM_KAFKA_BROKERS=host:port (default: a Tansu broker started here)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +25,7 @@ cd "$(dirname "$0")/.."
 MESSAGES="${MESSAGES:-20000}"
 CONCURRENCY="${CONCURRENCY:-16}"
 PINGS="${PINGS:-500}"
+INSTANCE_REUSE="${INSTANCE_REUSE:-1}"
 GOAL=0.7
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/jm-target}"
@@ -96,6 +99,7 @@ concurrency = $CONCURRENCY
 [component.bench]
 source = "$COMPONENTS/kafka_bench.wasm"
 kafka_publish = ["BENCH_PING", "BENCH_PING_REPLY"]
+instance_reuse = $INSTANCE_REUSE
 EOF
 
 log "Producing $MESSAGES messages to $TOPIC"
@@ -152,7 +156,7 @@ pings=$("$NATIVE" http-latency "http://127.0.0.1:$listen/ping" "$PINGS" | tee /d
 rss=$(awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$jm_pid/status")
 
 echo
-echo "jm Kafka benchmark: $MESSAGES messages, 3 partitions, concurrency $CONCURRENCY, $(nproc) cores, $(date -u +%F)"
+echo "jm Kafka benchmark: $MESSAGES messages, 3 partitions, concurrency $CONCURRENCY, instance_reuse $INSTANCE_REUSE, $(nproc) cores, $(date -u +%F)"
 ratio=$(awk -v a="$jm_rate" -v b="$native_rate" 'BEGIN { printf "%.2f", a / b }')
 met=$(awk -v r="$ratio" -v g="$GOAL" 'BEGIN { print (r >= g ? "yes" : "NO") }')
 bare=$(awk -v a="$jm_rate" -v b="$decode_rate" 'BEGIN { printf "%.2f", a / b }')
