@@ -10,8 +10,11 @@ bash scripts/setup.sh >/dev/null
 cargo build --release -p jm-host --quiet
 (cd components && cargo build --release --target wasm32-wasip2 --target-dir target --quiet)
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-admin="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])'
+}
+port="$(free_port)"
+admin="$(free_port)"
 log="$(mktemp)"
 env -u JM_KAFKA_BROKERS RUST_LOG=warn "$CARGO_TARGET_DIR/release/jm" up \
     --listen "127.0.0.1:$port" --admin "127.0.0.1:$admin" >"$log" 2>&1 &

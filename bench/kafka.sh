@@ -43,7 +43,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 log() { echo "==> $*" >&2; }
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])'
 }
 
 if [[ -z "${SKIP_BUILD:-}" ]]; then
@@ -54,7 +54,8 @@ if [[ -z "${SKIP_BUILD:-}" ]]; then
     (cd tests/components && CARGO_TARGET_DIR="$CARGO_TARGET_DIR/components" \
         cargo build --release --target wasm32-wasip2 --quiet)
     log "Building bench/kafka-native"
-    (cd bench/kafka-native && CARGO_TARGET_DIR="$CARGO_TARGET_DIR/bench" cargo build --release --quiet)
+    (cd bench/kafka-native &&
+        CARGO_TARGET_DIR="$CARGO_TARGET_DIR/bench" cargo build --release --quiet)
 fi
 
 if [[ -z "${JM_KAFKA_BROKERS:-}" ]]; then
@@ -156,7 +157,8 @@ pings=$("$NATIVE" http-latency "http://127.0.0.1:$listen/ping" "$PINGS" | tee /d
 rss=$(awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$jm_pid/status")
 
 echo
-echo "jm Kafka benchmark: $MESSAGES messages, 3 partitions, concurrency $CONCURRENCY, instance_reuse $INSTANCE_REUSE, $(nproc) cores, $(date -u +%F)"
+echo "jm Kafka benchmark: $MESSAGES messages, 3 partitions, concurrency $CONCURRENCY," \
+    "instance_reuse $INSTANCE_REUSE, $(nproc) cores, $(date -u +%F)"
 ratio=$(awk -v a="$jm_rate" -v b="$native_rate" 'BEGIN { printf "%.2f", a / b }')
 met=$(awk -v r="$ratio" -v g="$GOAL" 'BEGIN { print (r >= g ? "yes" : "NO") }')
 bare=$(awk -v a="$jm_rate" -v b="$decode_rate" 'BEGIN { printf "%.2f", a / b }')

@@ -22,7 +22,7 @@ COMPONENTS="$CARGO_TARGET_DIR/components/wasm32-wasip2/release"
 WORK="$(mktemp -d /tmp/jm-reload-bench.XXXXXX)"
 log() { echo "==> $*" >&2; }
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])'
 }
 
 if [[ -z "${SKIP_BUILD:-}" ]]; then
@@ -107,6 +107,7 @@ requests=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
 failures=$(awk '/Non-2xx or 3xx responses:/ {n += $NF}
     /Socket errors:/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$WORK/wrk.out")
 echo
-echo "jm reload benchmark: $RELOADS reloads under wrk -t$THREADS -c$CONNECTIONS, $(nproc) cores, $(date -u +%F)"
+echo "jm reload benchmark: $RELOADS reloads under wrk -t$THREADS -c$CONNECTIONS," \
+    "$(nproc) cores, $(date -u +%F)"
 echo "requests served: $requests, failures: $failures"
 echo "wrk output: $WORK/wrk.out"

@@ -15,7 +15,8 @@ export JM_CACHE_DIR="${JM_CACHE_DIR:-$CARGO_TARGET_DIR/jm-cache}"
 
 # One Kafka broker for the whole run, on a free port, stopped when the run ends.
 if [ -z "${JM_KAFKA_BROKERS:-}" ]; then
-    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    port="$(python3 -c \
+        'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     "${JM_TANSU:-$HOME/.cache/jm/tools/tansu}" broker --listener-url "tcp://127.0.0.1:$port" \
         --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://tansu/ \
         > "$CARGO_TARGET_DIR/tansu-test.log" 2>&1 &

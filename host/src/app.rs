@@ -115,9 +115,10 @@ impl App {
             http: Arc::new(http),
             slots,
             kafka_triggers: manifest.kafka_triggers.clone(),
-            joining: Arc::new(Joining::new(match kafka {
-                Some(_) => manifest.kafka_triggers.len(),
-                None => 0,
+            joining: Arc::new(Joining::new(if kafka.is_some() {
+                manifest.kafka_triggers.len()
+            } else {
+                0
             })),
             timer_triggers: manifest.timer_triggers.clone(),
             app_name: manifest.name.clone(),
@@ -233,7 +234,8 @@ fn check_stores(spec: &ComponentSpec, resources: &Resources) -> Result<()> {
     for label in &spec.key_value_stores {
         if !resources.key_value.contains(label) {
             bail!(
-                "component `{}` uses key-value store `{label}`, which runtime config does not define",
+                "component `{}` uses key-value store `{label}`, \
+                 which runtime config does not define",
                 spec.name
             );
         }

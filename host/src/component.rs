@@ -236,10 +236,7 @@ fn build(
         .with_context(|| format!("component `{name}` is not an HTTP component"))?
         .map(|pre| HttpComponent::new(pre, env.clone(), spec));
     let kafka = kafka
-        .then(|| {
-            let timeout = spec.request_timeout;
-            KafkaHandler::new(pre.clone(), env.clone(), timeout, spec.instance_reuse)
-        })
+        .then(|| KafkaHandler::new(pre.clone(), env.clone(), spec))
         .transpose()
         .with_context(|| format!("component `{name}` does not export jm:kafka/handler"))?
         .map(Arc::new);

@@ -175,7 +175,12 @@ impl Fleet {
                 continue;
             };
             if wanted.base != slot.deployed {
-                tracing::info!(component = %name, fleet = short(&wanted.digest), deployed = short(&slot.deployed), "keeping the deployed build: the fleet's version replaced another one");
+                tracing::info!(
+                    component = %name,
+                    fleet = short(&wanted.digest),
+                    deployed = short(&slot.deployed),
+                    "keeping the deployed build: the fleet's version replaced another one"
+                );
                 continue;
             }
             let command = Command {
@@ -184,7 +189,11 @@ impl Fleet {
                 origin: "fleet".into(),
             };
             if let Err(error) = self.apply(&command).await {
-                tracing::warn!(component = %name, error = %format!("{error:#}"), "could not catch up with the fleet");
+                tracing::warn!(
+                    component = %name,
+                    error = %format!("{error:#}"),
+                    "could not catch up with the fleet"
+                );
             }
         }
     }
@@ -205,7 +214,11 @@ impl Fleet {
                 continue;
             };
             if let Err(error) = self.apply(&command).await {
-                tracing::warn!(component = %command.component, error = %format!("{error:#}"), "fleet reload failed");
+                tracing::warn!(
+                    component = %command.component,
+                    error = %format!("{error:#}"),
+                    "fleet reload failed"
+                );
             }
         }
     }
@@ -230,7 +243,12 @@ impl Fleet {
             command.digest
         );
         let version = slot.reload(Some(wasm)).await?;
-        tracing::info!(component = %command.component, version = &version.digest[..12], origin = %command.origin, "fleet reload applied");
+        tracing::info!(
+            component = %command.component,
+            version = &version.digest[..12],
+            origin = %command.origin,
+            "fleet reload applied"
+        );
         crate::metrics::inc(
             "jm_reloads_total",
             &[("component", &command.component), ("result", "ok")],

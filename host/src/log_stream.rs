@@ -53,7 +53,12 @@ impl LogStream {
 
     fn emit(&self, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
-        tracing::info!(target: "guest", component = %self.component, stream = self.stream, "{line}");
+        tracing::info!(
+            target: "guest",
+            component = %self.component,
+            stream = self.stream,
+            "{line}"
+        );
     }
 }
 

@@ -59,11 +59,19 @@ async fn watch(slot: Arc<Slot>, fleet: Option<Arc<Fleet>>) {
                 if let Some(fleet) = &fleet
                     && let Err(error) = fleet.announce(&slot.name, &version).await
                 {
-                    tracing::warn!(component = %slot.name, error = %format!("{error:#}"), "fleet announce failed");
+                    tracing::warn!(
+                        component = %slot.name,
+                        error = %format!("{error:#}"),
+                        "fleet announce failed"
+                    );
                 }
             }
             Err(error) => {
-                tracing::warn!(component = %slot.name, error = %format!("{error:#}"), "reload after rebuild refused")
+                tracing::warn!(
+                    component = %slot.name,
+                    error = %format!("{error:#}"),
+                    "reload after rebuild refused"
+                )
             }
         }
     }

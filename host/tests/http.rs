@@ -185,7 +185,10 @@ async fn key_value_label_missing_from_runtime_config_stops_start_up() {
         .env("SPIN_VARIABLE_API_TOKEN", "t")
         .start_expecting_failure();
     assert!(
-        log.contains("component `kitchen` uses key-value store `shared`, which runtime config does not define"),
+        log.contains(
+            "component `kitchen` uses key-value store `shared`, \
+             which runtime config does not define"
+        ),
         "{log}"
     );
 }
@@ -233,13 +236,16 @@ async fn postgres_round_trips_every_value_type() {
     let host = kitchen().start();
     let table = format!("kitchen_types_{}", std::process::id());
     let insert = format!(
-        "INSERT INTO {table} VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
+        "INSERT INTO {table} VALUES \
+         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
     );
     let statements = json!([
         {"sql": format!("DROP TABLE IF EXISTS {table}"), "params": [], "execute": true},
-        {"sql": format!("CREATE TABLE {table} (b bool, i2 int2, i4 int4, i8 int8, f4 float4, f8 float8, \
-            s text, by bytea, d date, t time, ts timestamp, u uuid, j jsonb, n numeric, \
-            r4 int4range, r8 int8range, rn numrange, a4 int4[], a8 int8[], at text[], iv interval)"),
+        {"sql": format!("CREATE TABLE {table} (b bool, i2 int2, i4 int4, i8 int8, \
+            f4 float4, f8 float8, s text, by bytea, d date, t time, ts timestamp, u uuid, \
+            j jsonb, n numeric, \
+            r4 int4range, r8 int8range, rn numrange, a4 int4[], a8 int8[], at text[], \
+            iv interval)"),
          "params": [], "execute": true},
         {"sql": insert, "execute": true, "params": [
             param("boolean", json!(true)), param("int16", json!(-2)), param("int32", json!(40000)),
@@ -282,9 +288,11 @@ async fn postgres_round_trips_every_value_type() {
         "DbValue::Uuid(\"5f0c6a2e-8f3b-4d7a-9a51-2b8d7e0c1f42\")",
         "DbValue::Jsonb([123, 34, 97, 34, 58, 32, 91, 49, 44, 32, 50, 93, 125])",
         "DbValue::Decimal(\"12.50\")",
-        "DbValue::RangeInt32((Some((1, RangeBoundKind::Inclusive)), Some((5, RangeBoundKind::Exclusive))))",
+        "DbValue::RangeInt32((Some((1, RangeBoundKind::Inclusive)), \
+         Some((5, RangeBoundKind::Exclusive))))",
         "DbValue::RangeInt64((None, Some((10, RangeBoundKind::Exclusive))))",
-        "DbValue::RangeDecimal((Some((\"1.5\", RangeBoundKind::Inclusive)), Some((\"2.5\", RangeBoundKind::Exclusive))))",
+        "DbValue::RangeDecimal((Some((\"1.5\", RangeBoundKind::Inclusive)), \
+         Some((\"2.5\", RangeBoundKind::Exclusive))))",
         "DbValue::ArrayInt32([Some(1), None, Some(3)])",
         "DbValue::ArrayInt64([Some(7)])",
         "DbValue::ArrayStr([Some(\"a\"), None])",
@@ -339,7 +347,10 @@ async fn postgres_errors_reach_the_component_and_change_nothing() {
     let host = kitchen().start();
     let (status, body) = json_post(
         &format!("{}/kitchen/pg", host.url),
-        json!({"address": POSTGRES, "statements": [{"sql": "SELECT * FROM no_such_table", "params": []}]}),
+        json!({
+            "address": POSTGRES,
+            "statements": [{"sql": "SELECT * FROM no_such_table", "params": []}]
+        }),
     )
     .await;
     assert_eq!(status, 500);
@@ -429,7 +440,8 @@ async fn refused_hosts_are_errors_the_component_sees() {
     assert_eq!(status, 500);
     assert_eq!(
         body["error"],
-        "PgError(Error::ConnectionFailed(\"postgres://127.0.0.2:5432 is not in the component's allowed_outbound_hosts\"))"
+        "PgError(Error::ConnectionFailed(\"postgres://127.0.0.2:5432 \
+         is not in the component's allowed_outbound_hosts\"))"
     );
     let (status, body) = json_post(
         &format!("{}/kitchen/redis", host.url),
@@ -532,7 +544,10 @@ async fn migrations_create_the_database_and_apply_once() {
     let address = format!("postgres://postgres@127.0.0.1:5432/{database}");
     let (status, body) = json_post(
         &format!("{}/kitchen/pg", host.url),
-        json!({"address": address, "statements": [{"sql": "SELECT text FROM greeting", "params": []}]}),
+        json!({
+            "address": address,
+            "statements": [{"sql": "SELECT text FROM greeting", "params": []}]
+        }),
     )
     .await;
     assert_eq!(status, 200, "{body}");

@@ -22,7 +22,8 @@ use support::{Host, HostBuilder, post};
 const REDIS: &str = "redis://127.0.0.1:6379";
 
 const EVENT: &str = r#"{"type":"record","name":"Event","namespace":"jm.test","doc":"A probe event",
-  "fields":[{"name":"id","type":"string"},{"name":"action","type":"string"},{"name":"seq","type":"int"}]}"#;
+  "fields":[{"name":"id","type":"string"},{"name":"action","type":"string"},
+  {"name":"seq","type":"int"}]}"#;
 const PING: &str = r#"{"type":"record","name":"Ping","namespace":"jm.test","doc":"A probe ping",
   "fields":[{"name":"id","type":"string"},{"name":"text","type":"string"}]}"#;
 

@@ -63,7 +63,10 @@ pub fn resolve(
         let key = format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase());
         let from_env = env(&key);
         if from_env.is_none() && decl.secret && decl.default.is_some() {
-            tracing::warn!(variable = %name, "secret variable takes its default from the manifest; set {key} outside development");
+            tracing::warn!(
+                variable = %name,
+                "secret variable takes its default from the manifest; set {key} outside development"
+            );
         }
         match from_env.or_else(|| decl.default.clone()) {
             Some(value) => {

@@ -259,7 +259,12 @@ pub async fn run(
     tracing::debug!(group = %trigger.group, "kafka consumer created");
     let topics: Vec<&str> = trigger.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).context("failed to subscribe")?;
-    tracing::info!(group = %trigger.group, topics = ?trigger.topics, component = %trigger.component, "kafka trigger started");
+    tracing::info!(
+        group = %trigger.group,
+        topics = ?trigger.topics,
+        component = %trigger.component,
+        "kafka trigger started"
+    );
 
     let mut lanes = Vec::new();
     let mut workers = Vec::new();
@@ -475,7 +480,13 @@ impl Lane {
                 break;
             }
             let backoff = self.kafka.settings.backoff * 2u32.saturating_pow(attempt - 1);
-            tracing::debug!(group = %self.group, attempt, %reason, ?backoff, "message will be retried");
+            tracing::debug!(
+                group = %self.group,
+                attempt,
+                %reason,
+                ?backoff,
+                "message will be retried"
+            );
             tokio::time::sleep(backoff).await;
         }
     }
@@ -522,7 +533,15 @@ impl Lane {
             }
         }
         crate::metrics::inc("jm_kafka_dead_letters_total", &[("topic", message.topic())]);
-        tracing::warn!(group = %self.group, topic = message.topic(), partition = message.partition(), offset = message.offset(), error, attempts, "message dead-lettered");
+        tracing::warn!(
+            group = %self.group,
+            topic = message.topic(),
+            partition = message.partition(),
+            offset = message.offset(),
+            error,
+            attempts,
+            "message dead-lettered"
+        );
     }
 }
 
@@ -571,6 +590,9 @@ impl Dedup {
         handled: Option<&str>,
         upcoming: Option<&str>,
     ) -> Option<bool> {
+        if handled.is_none() && upcoming.is_none() {
+            return None;
+        }
         let mut pipe = redis::pipe();
         if let Some(id) = handled {
             let ttl = self.ttl.as_secs().max(1);
@@ -579,12 +601,10 @@ impl Dedup {
         if let Some(id) = upcoming {
             pipe.exists(Self::key(group, id));
         }
-        if handled.is_none() && upcoming.is_none() {
-            return None;
-        }
         let mut redis = self.redis.clone();
+        // The `SET` is ignored, so the only answer is the `EXISTS`, when asked.
         match pipe.query_async::<Vec<bool>>(&mut redis).await {
-            Ok(answers) => answers.first().copied().filter(|_| upcoming.is_some()),
+            Ok(answers) => answers.first().copied(),
             Err(error) => {
                 if handled.is_some() {
                     tracing::warn!(%error, "failed to record a handled message id");

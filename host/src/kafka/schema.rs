@@ -215,7 +215,8 @@ mod tests {
         "doc":"A greeting","fields":[{"name":"id","type":"string"}]}"#;
     const V2: &str = r#"{"type":"record","name":"Greeting","namespace":"jm.test",
         "doc":"A greeting","fields":[{"name":"id","type":"string"},
-        {"name":"count","type":"int","default":0},{"name":"note","type":["null","string"],"default":null}]}"#;
+        {"name":"count","type":"int","default":0},
+        {"name":"note","type":["null","string"],"default":null}]}"#;
 
     fn schemas(files: &[(&str, &str)]) -> Schemas {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -209,7 +209,12 @@ impl WorkerState for Requests {
 
     fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
         if let Err(error) = result {
-            tracing::debug!(component = %self.component, blame = "guest", error = %format!("{error:#}"), "instance failed");
+            tracing::debug!(
+                component = %self.component,
+                blame = "guest",
+                error = %format!("{error:#}"),
+                "instance failed"
+            );
         }
         drop(store);
     }
@@ -301,7 +306,12 @@ impl HttpTrigger {
         if let Some(auth) = &self.auth {
             let method = req.method().clone();
             if let Err(refusal) = auth.check(&method, &path, req.headers_mut()).await {
-                tracing::debug!(component = %component.name, %path, code = refusal.code, "refused at the edge");
+                tracing::debug!(
+                    component = %component.name,
+                    %path,
+                    code = refusal.code,
+                    "refused at the edge"
+                );
                 return refused(&refusal, &path);
             }
         }

@@ -11,6 +11,7 @@ use wasmtime::component::InstancePre;
 
 use crate::bindings::kafka::{Component, ComponentPre, Message, Outcome};
 use crate::kafka::Received;
+use crate::manifest::ComponentSpec;
 use crate::state::{ComponentEnv, InstanceState};
 
 /// What became of one attempt at a message.
@@ -40,26 +41,25 @@ pub struct Warm {
     /// The version it was made from: a reload retires it.
     handler: Arc<KafkaHandler>,
     store: Store<InstanceState>,
-    instance: Arc<Component>,
+    instance: Component,
     /// Messages it may still handle.
     left: u32,
 }
 
 impl KafkaHandler {
-    /// Prepares the handler export of a pre-linked component; `reuse` is how many messages
-    /// one instance may handle (1: a fresh instance each).
+    /// Prepares the handler export of a pre-linked component; `spec` gives its deadline and
+    /// how many messages one instance may handle.
     pub fn new(
         pre: InstancePre<InstanceState>,
         env: Arc<ComponentEnv>,
-        timeout: Duration,
-        reuse: u32,
+        spec: &ComponentSpec,
     ) -> Result<Self> {
         let pre = ComponentPre::new(pre).map_err(anyhow::Error::from)?;
         Ok(Self {
             pre,
             env,
-            timeout,
-            reuse: reuse.max(1),
+            timeout: spec.request_timeout,
+            reuse: spec.instance_reuse.max(1),
         })
     }
 
@@ -98,7 +98,12 @@ impl KafkaHandler {
                 }
             }
             Ok(Err(error)) => {
-                tracing::debug!(component = self.component(), blame = "guest", error = %format!("{error:#}"), "handler failed");
+                tracing::debug!(
+                    component = self.component(),
+                    blame = "guest",
+                    error = %format!("{error:#}"),
+                    "handler failed"
+                );
                 HandlerOutcome::Failed(format!("handler failed: {error}"))
             }
             Err(_) => HandlerOutcome::Failed(format!("handler timed out after {:?}", self.timeout)),
@@ -115,13 +120,13 @@ impl KafkaHandler {
         Ok(Warm {
             handler: self.clone(),
             store,
-            instance: Arc::new(instance),
+            instance,
             left: self.reuse,
         })
     }
 
     async fn call(warm: &mut Warm, message: Received) -> wasmtime::Result<Outcome> {
-        let instance = warm.instance.clone();
+        let instance = &warm.instance;
         let message = Message {
             topic: message.topic,
             partition: message.partition,

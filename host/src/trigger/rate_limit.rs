@@ -106,7 +106,11 @@ impl RateLimits {
                 retry_after: wait.max(1) as u32,
             },
             Err(error) => {
-                tracing::warn!(%error, blame = "host", "rate limit check failed; letting the request through");
+                tracing::warn!(
+                    %error,
+                    blame = "host",
+                    "rate limit check failed; letting the request through"
+                );
                 Decision {
                     allowed: true,
                     limit: tier.per_minute,

@@ -68,10 +68,20 @@ async fn fire(trigger: &TimerTrigger, slot: &Slot) {
     let _in_flight = slot.stats.request();
     match http.handle(request).await {
         Ok(response) => {
-            tracing::debug!(component = %slot.name, path = %trigger.path, status = response.status().as_u16(), "scheduled job ran")
+            tracing::debug!(
+                component = %slot.name,
+                path = %trigger.path,
+                status = response.status().as_u16(),
+                "scheduled job ran"
+            )
         }
         Err(error) => {
-            tracing::warn!(component = %slot.name, path = %trigger.path, error = %format!("{error:#}"), "scheduled job failed")
+            tracing::warn!(
+                component = %slot.name,
+                path = %trigger.path,
+                error = %format!("{error:#}"),
+                "scheduled job failed"
+            )
         }
     }
 }
