@@ -42,10 +42,16 @@ pub struct App {
     pub kafka: Option<(Arc<Kafka>, Dedup)>,
     /// The Kafka triggers yet to join their consumer groups.
     pub joining: Arc<Joining>,
-    _broker: Option<LocalBroker>,
+    broker: Option<LocalBroker>,
 }
 
 impl App {
+    /// The local broker this application started, for the caller to stop once every Kafka
+    /// client is gone: stopped earlier, the clients still open report it as a failure.
+    pub fn take_broker(&mut self) -> Option<LocalBroker> {
+        self.broker.take()
+    }
+
     /// Loads every component of `manifest` that a trigger names.
     pub async fn load(manifest: &Manifest, runtime: &RuntimeConfig) -> Result<Self> {
         let values =
@@ -124,7 +130,7 @@ impl App {
             app_name: manifest.name.clone(),
             redis_url: runtime.redis_url(),
             kafka,
-            _broker: broker,
+            broker,
         })
     }
 

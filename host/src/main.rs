@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use jm_host::fleet::Fleet;
+use jm_host::kafka::broker::LocalBroker;
 use jm_host::manifest::Manifest;
 use jm_host::runtime_config::RuntimeConfig;
 use jm_host::{admin, app, build, cli, migrate, watch};
@@ -110,7 +111,12 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .context("failed to start the async runtime")
-        .and_then(|runtime| runtime.block_on(run(Cli::parse())));
+        .and_then(|runtime| {
+            let result = runtime.block_on(run(Cli::parse()));
+            // The runtime's tasks, and the Kafka clients they hold, go before a local broker.
+            drop(runtime);
+            result.map(drop)
+        });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -135,18 +141,21 @@ fn keep_backtraces_to_panics() {
     }
 }
 
-async fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+/// Runs one command; `jm up` hands back the local broker it started, if any, to be stopped
+/// after the runtime.
+async fn run(cli: Cli) -> Result<Option<LocalBroker>> {
+    let done = match cli.command {
         Command::Build { manifest } => {
             let manifest = Manifest::load(&manifest)?;
             build::build(&manifest, build::Selection::All)
         }
-        Command::Up(args) => up(args).await,
+        Command::Up(args) => return up(args).await,
         Command::Components { admin } => cli::components(admin).await,
         Command::Reload { name, wasm, admin } => cli::reload(admin, &name, wasm.as_deref()).await,
         Command::Rollback { name, admin } => cli::rollback(admin, &name).await,
         Command::Schemas { manifest } => schemas(&Manifest::load(&manifest)?),
-    }
+    };
+    done.map(|()| None)
 }
 
 /// Prints every topic with its schema files and their fingerprints.
@@ -169,7 +178,7 @@ fn schemas(manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
-async fn up(args: UpArgs) -> Result<()> {
+async fn up(args: UpArgs) -> Result<Option<LocalBroker>> {
     let manifest = Manifest::load(&args.manifest)?;
     let runtime = RuntimeConfig::load(args.runtime_config_file.as_deref())?;
     let selection = if args.build {
@@ -205,7 +214,8 @@ async fn up(args: UpArgs) -> Result<()> {
         &runtime.postgres_url(),
     )
     .await?;
-    let app = app::App::load(&manifest, &runtime).await?;
+    let mut app = app::App::load(&manifest, &runtime).await?;
+    let broker = app.take_broker();
     let _ = state.slots.set(app.slots.clone());
     let _ = state.joining.set(app.joining.clone());
     let fleet = match &app.kafka {
@@ -247,7 +257,7 @@ async fn up(args: UpArgs) -> Result<()> {
     app.serve(listener, shutdown_signal(), SHUTDOWN_GRACE)
         .await?;
     tracing::info!("stopped");
-    Ok(())
+    Ok(broker)
 }
 
 /// Resolves on the first SIGINT or SIGTERM.

@@ -737,8 +737,16 @@ async fn flow_1_registration_creates_the_profile_through_the_real_profile_servic
     assert_eq!(profile.status, 200, "{}", profile.body);
     assert_eq!(profile.body["companyName"], "Acme Test");
     assert_eq!(profile.body["country"], "SG");
-    // A graceful stop also stops the broker `jm up` started.
+    // A graceful stop also stops the broker `jm up` started, once its own Kafka clients are
+    // gone: none of them reports the broker down on the way out.
     assert!(host.terminate().success());
+    let log = host.log();
+    let stopping = log
+        .split("stopped accepting")
+        .nth(1)
+        .expect("a graceful stop");
+    assert!(!stopping.contains("AllBrokersDown"), "{log}");
+    assert!(!stopping.contains("Connection refused"), "{log}");
 }
 
 // ---------------------------------------------------------------------------------------------
