@@ -4,8 +4,9 @@
 #               - decode:  bench/kafka-native, an rdkafka consumer decoding each value as the host
 #                 does (marker, fingerprint, Avro datum to JSON) and committing in batches;
 #               - native:  the same consumer doing what jm's trigger does around the handler:
-#                 CONCURRENCY lanes by partition and key, the message-id checked before and
-#                 recorded after in Redis, commits every 100 ms;
+#                 CONCURRENCY lanes by partition and key, each taking what is queued as a
+#                 batch, the batch's message-ids checked in one round trip and each handled one
+#                 recorded through one Redis writer shared by the lanes, commits every 100 ms;
 #               - jm:      tests/components/kafka-bench, whose handler accepts every message, under
 #                 `jm up` (a fresh instance per message unless INSTANCE_REUSE says otherwise,
 #                 ordered commits, message-id dedup in Redis).
@@ -16,13 +17,13 @@
 # It reports and never gates: it exits 0 when a goal is missed.
 #
 # Run:  bash bench/kafka.sh
-# Knobs (env): MESSAGES=20000 CONCURRENCY=16 PINGS=500 SKIP_BUILD=1
+# Knobs (env): MESSAGES=60000 CONCURRENCY=16 PINGS=500 SKIP_BUILD=1
 #              INSTANCE_REUSE=1 (the component's `instance_reuse`: 128 keeps an instance per lane)
 #              JM_KAFKA_BROKERS=host:port (default: a Tansu broker started here)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MESSAGES="${MESSAGES:-20000}"
+MESSAGES="${MESSAGES:-60000}"
 CONCURRENCY="${CONCURRENCY:-16}"
 PINGS="${PINGS:-500}"
 INSTANCE_REUSE="${INSTANCE_REUSE:-1}"

@@ -383,44 +383,47 @@ async fn a_rejected_message_and_a_poison_value_go_to_the_dead_letter_topic_at_on
     assert_eq!(counter(&format!("{rejected}:attempts")).await, 1);
 }
 
-#[tokio::test]
-async fn the_same_message_id_twice_has_one_effect() {
-    let s = Scenario::new();
-    let _host = s.host().start();
-    let id = s.id("dup");
+/// Produces an `ok` event under the key `k`, with `message_id` as its `message-id` header.
+async fn produce_event(s: &Scenario, id: &str, message_id: Option<&str>) {
     let value = json!({"id": id, "action": "ok", "seq": 1}).to_string();
     let bytes = s
         .schemas()
         .encode(&s.topic("EVENTS"), &value)
         .expect("encode");
-    let producer = producer();
     let topic = s.topic("EVENTS");
-    for _ in 0..2 {
-        let headers = OwnedHeaders::new().insert(Header {
+    let mut record = FutureRecord::to(&topic).key("k").payload(&bytes);
+    if let Some(message_id) = message_id {
+        record = record.headers(OwnedHeaders::new().insert(Header {
             key: "message-id",
-            value: Some(id.as_bytes()),
-        });
-        let record = FutureRecord::to(&topic)
-            .key("k")
-            .payload(&bytes)
-            .headers(headers);
-        producer
-            .send(record, Duration::from_secs(10))
-            .await
-            .expect("produce");
+            value: Some(message_id.as_bytes()),
+        }));
     }
-    let marker = s.id("after");
-    let after = s.schemas().encode(
-        &s.topic("EVENTS"),
-        &json!({"id": marker, "action": "ok", "seq": 2}).to_string(),
-    );
-    let record = FutureRecord::to(&topic)
-        .key("k")
-        .payload(after.as_deref().expect("encode"));
-    producer
+    producer()
         .send(record, Duration::from_secs(10))
         .await
         .expect("produce");
+}
+
+#[tokio::test]
+async fn the_same_message_id_has_one_effect_whether_its_copies_arrive_together_or_later() {
+    let s = Scenario::new();
+    // A first start creates the topics and the group; the copies then queue up while no host
+    // runs, so the next one receives them together, on one lane.
+    let mut first = s.host().start();
+    assert!(first.terminate().success());
+    let id = s.id("dup");
+    for _ in 0..3 {
+        produce_event(&s, &id, Some(&id)).await;
+    }
+    let marker = s.id("after");
+    produce_event(&s, &marker, None).await;
+    let _host = s.host().start();
+    wait_for_counter(&format!("{marker}:effects"), 1, WAIT).await;
+    assert_eq!(counter(&format!("{id}:effects")).await, 1);
+
+    produce_event(&s, &id, Some(&id)).await;
+    let marker = s.id("later");
+    produce_event(&s, &marker, None).await;
     wait_for_counter(&format!("{marker}:effects"), 1, WAIT).await;
     assert_eq!(counter(&format!("{id}:effects")).await, 1);
 }

@@ -196,10 +196,8 @@ async fn produce(topic: &str, n: usize) -> Result<()> {
     Ok(())
 }
 
-/// Consumes `n` messages of `topic` in a fresh `group` with the trigger's client settings,
-/// decoding each value as the host does and committing after every `BATCH` messages.
-async fn consume(topic: &str, group: &str, n: usize) -> Result<()> {
-    let batch: usize = env_or("BATCH", 100).max(1);
+/// A consumer of `topic` in `group` with the trigger's client settings, committing by hand.
+fn subscribe(topic: &str, group: &str) -> Result<StreamConsumer> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers()?)
         .set("group.id", group)
@@ -210,6 +208,14 @@ async fn consume(topic: &str, group: &str, n: usize) -> Result<()> {
         .set("max.poll.interval.ms", "30000")
         .create()?;
     consumer.subscribe(&[topic])?;
+    Ok(consumer)
+}
+
+/// Consumes `n` messages of `topic` in a fresh `group` with the trigger's client settings,
+/// decoding each value as the host does and committing after every `BATCH` messages.
+async fn consume(topic: &str, group: &str, n: usize) -> Result<()> {
+    let batch: usize = env_or("BATCH", 100).max(1);
+    let consumer = subscribe(topic, group)?;
     let codec = Codec::new()?;
     let subscribed = Instant::now();
     let mut first: Option<Instant> = None;
@@ -243,25 +249,14 @@ async fn consume(topic: &str, group: &str, n: usize) -> Result<()> {
 }
 
 /// Consumes `n` messages of `topic` in a fresh `group` doing for each what jm's trigger does
-/// around its handler: on one of `LANES` lanes (by partition and key), skip the message if
-/// Redis holds its `message-id`, decode it, then record the id with a time to live. Offsets
-/// are committed every 100 ms.
+/// around its handler: on one of `LANES` lanes (by partition and key), in batches of what is
+/// queued, skip the messages whose `message-id` Redis holds, decode the others and record
+/// their ids with a time to live ([`handle_batch`]). Offsets are committed every 100 ms.
 async fn consume_dedup(topic: &str, group: &str, n: usize) -> Result<()> {
     let lanes: usize = env_or("LANES", 16).max(1);
     let redis_url = std::env::var("REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let redis = redis::aio::ConnectionManager::new(redis::Client::open(redis_url)?).await?;
-    let consumer: Arc<StreamConsumer> = Arc::new(
-        ClientConfig::new()
-            .set("bootstrap.servers", brokers()?)
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", "50")
-            .set("session.timeout.ms", "6000")
-            .set("max.poll.interval.ms", "30000")
-            .create()?,
-    );
-    consumer.subscribe(&[topic])?;
+    let redis = Writer::start(redis::Client::open(redis_url)?).await?;
+    let consumer = Arc::new(subscribe(topic, group)?);
     let codec = Arc::new(Codec::new()?);
     let done = Arc::new(AtomicUsize::new(0));
     let all_done = Arc::new(tokio::sync::Notify::new());
@@ -273,9 +268,11 @@ async fn consume_dedup(topic: &str, group: &str, n: usize) -> Result<()> {
             (redis.clone(), codec.clone(), done.clone(), all_done.clone());
         let group = group.to_string();
         tokio::spawn(async move {
-            while let Some(message) = rx.recv().await {
-                handle_once(&message, &group, redis.clone(), &codec).await?;
-                if done.fetch_add(1, Ordering::Relaxed) + 1 == n {
+            let mut batch = Vec::with_capacity(64);
+            while rx.recv_many(&mut batch, 64).await > 0 {
+                let handled = handle_batch(&batch, &group, &redis, &codec).await?;
+                batch.clear();
+                if done.fetch_add(handled, Ordering::Relaxed) + handled >= n {
                     all_done.notify_one();
                 }
             }
@@ -319,40 +316,109 @@ async fn consume_dedup(topic: &str, group: &str, n: usize) -> Result<()> {
     Ok(())
 }
 
-/// One message as jm's trigger treats it, without the component: the duplicate check, the
-/// decode, and the record of its id.
-async fn handle_once(
-    message: &rdkafka::message::OwnedMessage,
+/// A batch of one lane as jm's trigger treats it, without the component: one round trip
+/// asks which ids are recorded, each value not seen (nor repeated in the batch) is decoded,
+/// and its id goes to the writer. Answers how many messages the batch held.
+async fn handle_batch(
+    batch: &[rdkafka::message::OwnedMessage],
     group: &str,
-    mut redis: redis::aio::ConnectionManager,
+    redis: &Writer,
     codec: &Codec,
-) -> Result<()> {
-    let id = message
-        .headers()
-        .and_then(|h| h.iter().find(|h| h.key == "message-id"))
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned());
-    let key = id.map(|id| format!("bench:handled:{group}:{id}"));
-    if let Some(key) = &key {
-        let seen: bool = redis::cmd("EXISTS")
-            .arg(key)
-            .query_async(&mut redis)
-            .await?;
-        if seen {
-            return Ok(());
+) -> Result<usize> {
+    let keys: Vec<Option<String>> = batch
+        .iter()
+        .map(|message| {
+            let id = message
+                .headers()
+                .and_then(|h| h.iter().find(|h| h.key == "message-id"))
+                .and_then(|h| h.value)?;
+            Some(format!(
+                "bench:handled:{group}:{}",
+                String::from_utf8_lossy(id)
+            ))
+        })
+        .collect();
+    let seen = redis
+        .check(keys.iter().flatten().cloned().collect())
+        .await?;
+    let mut seen = seen.into_iter();
+    let mut first = std::collections::HashSet::new();
+    for (message, key) in batch.iter().zip(&keys) {
+        if let Some(key) = key
+            && (seen.next().unwrap_or(false) || !first.insert(key))
+        {
+            continue;
+        }
+        codec.decode(message.payload().unwrap_or_default())?;
+        if let Some(key) = key {
+            redis.record(key.clone()).await?;
         }
     }
-    codec.decode(message.payload().unwrap_or_default())?;
-    if let Some(key) = &key {
-        let () = redis::cmd("SET")
-            .arg(key)
-            .arg(1)
-            .arg("EX")
-            .arg(600)
-            .query_async(&mut redis)
-            .await?;
+    Ok(batch.len())
+}
+
+/// One Redis connection fed by every lane, as jm's de-duplication writer does: what gathers
+/// while a round trip is out goes as the next pipeline (`EXISTS` for checks, `SET EX` for
+/// records, which nobody waits for).
+#[derive(Clone)]
+struct Writer(tokio::sync::mpsc::Sender<Ask>);
+
+enum Ask {
+    Check(Vec<String>, tokio::sync::oneshot::Sender<Vec<bool>>),
+    Record(String),
+}
+
+impl Writer {
+    async fn start(client: redis::Client) -> Result<Self> {
+        let mut redis = redis::aio::ConnectionManager::new(client).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Ask>(1024);
+        tokio::spawn(async move {
+            let mut asks = Vec::with_capacity(256);
+            while rx.recv_many(&mut asks, 256).await > 0 {
+                let mut pipe = redis::pipe();
+                for ask in &asks {
+                    match ask {
+                        Ask::Check(keys, _) => keys.iter().for_each(|key| {
+                            pipe.exists(key);
+                        }),
+                        Ask::Record(key) => {
+                            pipe.set_ex(key, 1, 600).ignore();
+                        }
+                    }
+                }
+                let mut answers = pipe.query_async::<Vec<bool>>(&mut redis).await?.into_iter();
+                for ask in asks.drain(..) {
+                    if let Ask::Check(keys, answer) = ask {
+                        let _ = answer
+                            .send(keys.iter().map(|_| answers.next() == Some(true)).collect());
+                    }
+                }
+            }
+            anyhow::Ok(())
+        });
+        Ok(Self(tx))
     }
-    Ok(())
+
+    async fn check(&self, keys: Vec<String>) -> Result<Vec<bool>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.0
+            .send(Ask::Check(keys, answer))
+            .await
+            .ok()
+            .context("writer gone")?;
+        Ok(answered.await?)
+    }
+
+    async fn record(&self, key: String) -> Result<()> {
+        self.0
+            .send(Ask::Record(key))
+            .await
+            .ok()
+            .context("writer gone")
+    }
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;

@@ -3,16 +3,17 @@
 //!
 //! 1. The poll loop reads a message, records it as pending for its partition, and queues it
 //!    on one of `concurrency` lanes chosen by partition and key (order per key holds).
-//! 2. A lane skips messages already handled (by `message-id`, in Redis), decodes the value
-//!    (a poison value goes to `<topic>.DLT` at once), runs the handler, retries with
-//!    exponential back-off, dead-letters what never succeeds, and records the id.
-//! 3. When a message is done, the partition's commit point advances to its lowest pending
-//!    offset, committed every 100 ms; revocation and shutdown wait for pending messages and
-//!    commit before letting go.
+//! 2. A lane takes what is queued as a batch, skips messages already handled (by
+//!    `message-id`, in Redis: one round trip per batch), decodes the value (a poison value goes
+//!    to `<topic>.DLT` at once), runs the handler, retries with exponential back-off,
+//!    dead-letters what never succeeds, and records the id ([`Dedup`]).
+//! 3. When a message is done and its id recorded, the partition's commit point advances to its
+//!    lowest pending offset, committed every 100 ms; revocation and shutdown wait for pending
+//!    messages and commit before letting go.
 //! 4. Shutdown leaves the group only once a join in progress has settled: some brokers (Tansu)
 //!    keep a member that leaves in the middle of its join as the group's leader for good.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::{Hash as _, Hasher as _};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Once};
@@ -26,6 +27,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 
+use super::dedup::Dedup;
 use super::{DEAD_LETTER_SUFFIX, Kafka};
 use crate::component::Slot;
 use crate::manifest::KafkaTrigger;
@@ -417,39 +419,41 @@ fn lane_of(message: &OwnedMessage, lanes: usize) -> usize {
 }
 
 impl Lane {
-    /// Handles the lane's messages in order. A message's id is recorded in Redis after it is
-    /// handled and before its offset may be committed; when the next message is already
-    /// queued, its duplicate check rides in the same round trip.
+    /// Handles the lane's messages in order, in batches of what is queued: one Redis round
+    /// trip tells which of a batch were handled already (a copy within the batch counts too),
+    /// and each handled message's id goes to Redis, before its offset may be committed,
+    /// while the lane goes on with the next.
     async fn work(self, mut rx: mpsc::Receiver<OwnedMessage>) {
         // The instance kept for the next message, when the component allows reuse.
         let mut warm = None;
-        let mut next = rx.recv().await;
-        let mut checked = None;
-        while let Some(message) = next.take() {
-            let id = message_id(&message);
-            let seen = match (checked.take(), &id) {
-                (Some(seen), _) => seen,
-                (None, Some(id)) => self.dedup.seen(&self.group, id).await,
-                (None, None) => false,
-            };
-            if seen {
-                tracing::debug!(group = %self.group, message_id = ?id, "duplicate skipped");
-            } else {
+        let mut batch = Vec::with_capacity(LANE_DEPTH);
+        while rx.recv_many(&mut batch, LANE_DEPTH).await > 0 {
+            let ids: Vec<Option<String>> = batch.iter().map(message_id).collect();
+            let handled = self.dedup.handled(&self.group, &ids).await;
+            let mut first = HashSet::new();
+            let skip: Vec<bool> = ids
+                .iter()
+                .zip(handled)
+                .map(|(id, handled)| handled || id.as_deref().is_some_and(|id| !first.insert(id)))
+                .collect();
+            for ((message, id), skip) in batch.drain(..).zip(&ids).zip(skip) {
+                let partition = (message.topic().to_string(), message.partition());
+                let offset = message.offset();
+                if skip {
+                    tracing::debug!(group = %self.group, message_id = ?id, "duplicate skipped");
+                    self.tracker.finished(&partition, offset);
+                    continue;
+                }
                 self.process(&message, &mut warm).await;
                 crate::metrics::inc("jm_kafka_messages_total", &[("group", &self.group)]);
-            }
-
-            next = rx.try_recv().ok();
-            let handled = if seen { None } else { id.as_deref() };
-            let upcoming = next.as_ref().and_then(message_id);
-            checked = self
-                .dedup
-                .record_and_check(&self.group, handled, upcoming.as_deref())
-                .await;
-            let partition = (message.topic().to_string(), message.partition());
-            self.tracker.finished(&partition, message.offset());
-            if next.is_none() {
-                next = rx.recv().await;
+                match id {
+                    Some(id) => {
+                        let tracker = self.tracker.clone();
+                        let done = move || tracker.finished(&partition, offset);
+                        self.dedup.record(&self.group, id, done).await;
+                    }
+                    None => self.tracker.finished(&partition, offset),
+                }
             }
         }
     }
@@ -542,75 +546,5 @@ impl Lane {
             attempts,
             "message dead-lettered"
         );
-    }
-}
-
-/// Which message ids a group has handled, kept in Redis with a time to live.
-#[derive(Clone)]
-pub struct Dedup {
-    redis: redis::aio::ConnectionManager,
-    ttl: Duration,
-}
-
-impl Dedup {
-    /// Connects to the Redis at `url`.
-    pub async fn connect(url: &str, ttl: Duration) -> Result<Self> {
-        let client = redis::Client::open(url).context("bad Redis url for de-duplication")?;
-        let redis = redis::aio::ConnectionManager::new(client)
-            .await
-            .context("failed to reach Redis for Kafka de-duplication")?;
-        Ok(Self { redis, ttl })
-    }
-
-    fn key(group: &str, id: &str) -> String {
-        format!("jm:kafka:handled:{group}:{id}")
-    }
-
-    async fn seen(&self, group: &str, id: &str) -> bool {
-        let mut redis = self.redis.clone();
-        match redis::cmd("EXISTS")
-            .arg(Self::key(group, id))
-            .query_async::<bool>(&mut redis)
-            .await
-        {
-            Ok(seen) => seen,
-            Err(error) => {
-                tracing::warn!(%error, "de-duplication check failed; handling the message");
-                false
-            }
-        }
-    }
-
-    /// Records `handled` (with the time to live) and checks `upcoming`, in one round trip;
-    /// answers whether `upcoming` was handled already, or `None` when it was not asked or
-    /// Redis did not answer.
-    async fn record_and_check(
-        &self,
-        group: &str,
-        handled: Option<&str>,
-        upcoming: Option<&str>,
-    ) -> Option<bool> {
-        if handled.is_none() && upcoming.is_none() {
-            return None;
-        }
-        let mut pipe = redis::pipe();
-        if let Some(id) = handled {
-            let ttl = self.ttl.as_secs().max(1);
-            pipe.set_ex(Self::key(group, id), 1, ttl).ignore();
-        }
-        if let Some(id) = upcoming {
-            pipe.exists(Self::key(group, id));
-        }
-        let mut redis = self.redis.clone();
-        // The `SET` is ignored, so the only answer is the `EXISTS`, when asked.
-        match pipe.query_async::<Vec<bool>>(&mut redis).await {
-            Ok(answers) => answers.first().copied(),
-            Err(error) => {
-                if handled.is_some() {
-                    tracing::warn!(%error, "failed to record a handled message id");
-                }
-                None
-            }
-        }
     }
 }

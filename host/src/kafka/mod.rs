@@ -7,6 +7,7 @@
 
 pub mod broker;
 pub mod consumer;
+pub mod dedup;
 pub mod reply;
 pub mod schema;
 
