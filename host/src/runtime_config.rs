@@ -88,6 +88,17 @@ impl RuntimeConfig {
                 ),
             }
         }
+        let host = config.redis_url();
+        for (label, url) in config.redis_stores() {
+            if same_database(&url, &host) {
+                bail!(
+                    "{}: key_value_store `{label}` is the host's own Redis database ({url}), \
+                     whose tokens and records a component could then list and change; give it \
+                     a database of its own (`redis://HOST:PORT/1`)",
+                    path.display()
+                );
+            }
+        }
         Ok(config)
     }
 
@@ -123,4 +134,15 @@ impl RuntimeConfig {
             .or_else(|| self.postgres.as_ref().map(|p| p.url.clone()))
             .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_string())
     }
+}
+
+/// Whether two Redis urls name the same database of the same server, as written (a server
+/// named two ways, `localhost` and `127.0.0.1`, is not caught).
+fn same_database(a: &str, b: &str) -> bool {
+    let database = |url: &str| {
+        let client = redis::Client::open(url).ok()?;
+        let info = client.get_connection_info();
+        Some((info.addr.to_string(), info.redis.db))
+    };
+    matches!((database(a), database(b)), (Some(a), Some(b)) if a == b)
 }

@@ -81,7 +81,7 @@ fn kitchen() -> HostBuilder {
     HostBuilder::new(MANIFEST)
         .env("SPIN_VARIABLE_API_TOKEN", "s3cret")
         .runtime_config(
-            "[key_value_store.shared]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n",
+            "[key_value_store.shared]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/1\"\n",
         )
 }
 
@@ -152,10 +152,10 @@ async fn key_value_in_process_and_on_redis() {
         client.delete(&url).send().await.expect("delete");
         assert_eq!(get(&url).await.0, 404);
     }
-    // The shared store is Redis itself: a value set there is seen by Redis.
+    // The shared store is a Redis database of its own: a value set there is seen by Redis.
     let url = format!("{}/kitchen/kv/shared/{key}", host.url);
     client.put(&url).body("in-redis").send().await.expect("put");
-    let mut redis = redis::Client::open(REDIS)
+    let mut redis = redis::Client::open(format!("{REDIS}/1"))
         .expect("redis")
         .get_multiplexed_async_connection()
         .await
@@ -188,6 +188,24 @@ async fn key_value_label_missing_from_runtime_config_stops_start_up() {
         log.contains(
             "component `kitchen` uses key-value store `shared`, \
              which runtime config does not define"
+        ),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_value_store_on_the_hosts_own_redis_database_stops_start_up() {
+    let log = HostBuilder::new(MANIFEST)
+        .env("SPIN_VARIABLE_API_TOKEN", "t")
+        .runtime_config(
+            "[key_value_store.shared]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\n",
+        )
+        .start_expecting_failure();
+    assert!(
+        log.contains(
+            "key_value_store `shared` is the host's own Redis database \
+             (redis://127.0.0.1:6379/0), whose tokens and records a component could then list \
+             and change; give it a database of its own (`redis://HOST:PORT/1`)"
         ),
         "{log}"
     );
