@@ -99,7 +99,8 @@ pub struct KafkaSettings {
     pub retries: u32,
     /// The first back-off; each retry doubles it (default 1 s).
     pub backoff: Duration,
-    /// How long a handled message id is remembered (default 7 days).
+    /// How long a handled message id is remembered (default a day: redelivery after a crash or a
+    /// rebalance comes within seconds, and every id costs Redis memory).
     pub dedup_ttl: Duration,
     /// librdkafka settings passed through to every client.
     pub client: BTreeMap<String, String>,
@@ -575,7 +576,7 @@ fn kafka_settings(dir: &Path, raw: RawKafkaAppSettings) -> KafkaSettings {
         schemas: dir.join(raw.schemas.as_deref().unwrap_or("avro")),
         retries: raw.retries.unwrap_or(3),
         backoff: Duration::from_millis(raw.backoff_ms.unwrap_or(1000)),
-        dedup_ttl: Duration::from_secs(raw.dedup_ttl_secs.unwrap_or(7 * 24 * 3600)),
+        dedup_ttl: Duration::from_secs(raw.dedup_ttl_secs.unwrap_or(24 * 3600)),
         client: raw.client,
     }
 }
