@@ -4,7 +4,8 @@
 //! while its previous round trip was out as one pipeline (a group commit): a lane asks about a
 //! whole batch of messages at once, and hands over each handled id as soon as its handler
 //! returns, without waiting for Redis. The id's offset counts as done, and may be committed,
-//! only once Redis has the record, so a crash loses at most the records of one round trip.
+//! only once Redis has the record, so a crash loses only the records still queued or in
+//! flight (normally one round trip's worth): those messages are handled again.
 
 use std::time::Duration;
 
