@@ -161,7 +161,7 @@ impl App {
         if !self.timer_triggers.is_empty() {
             let client =
                 redis::Client::open(self.redis_url.as_str()).context("bad Redis url for timers")?;
-            let redis = redis::aio::ConnectionManager::new(client)
+            let redis = crate::redis_client::connect(client)
                 .await
                 .context("failed to reach Redis for timers")?;
             let host = uuid::Uuid::new_v4().to_string();

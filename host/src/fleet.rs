@@ -80,7 +80,7 @@ impl Fleet {
         admin: String,
     ) -> Result<Arc<Self>> {
         let client = redis::Client::open(redis_url).context("bad Redis url for the fleet")?;
-        let redis = redis::aio::ConnectionManager::new(client)
+        let redis = crate::redis_client::connect(client)
             .await
             .context("failed to reach Redis")?;
         let topic = format!("{CONTROL_TOPIC_PREFIX}{app}");

@@ -17,6 +17,7 @@ pub mod log_stream;
 pub mod manifest;
 pub mod metrics;
 pub mod migrate;
+pub mod redis_client;
 pub mod runtime_config;
 pub mod state;
 pub mod trigger;

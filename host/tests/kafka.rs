@@ -428,6 +428,66 @@ async fn the_same_message_id_has_one_effect_whether_its_copies_arrive_together_o
     assert_eq!(counter(&format!("{id}:effects")).await, 1);
 }
 
+/// Relays TCP connections on `port` (0: any) to the machine's Redis until aborted, which
+/// closes every relayed connection: Redis going away, as far as a client of the relay sees.
+async fn relay_to_redis(port: u16) -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind the relay");
+    let port = listener.local_addr().expect("relay address").port();
+    let relay = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        while let Ok((mut client, _)) = listener.accept().await {
+            connections.spawn(async move {
+                let redis = tokio::net::TcpStream::connect("127.0.0.1:6379").await;
+                if let Ok(mut redis) = redis {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut redis).await;
+                }
+            });
+        }
+    });
+    (port, relay)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_are_handled_once_while_the_hosts_redis_is_away_and_after_it_is_back() {
+    let s = Scenario::new();
+    let (port, relay) = relay_to_redis(0).await;
+    let host = s
+        .host()
+        .env("JM_REDIS_URL", &format!("redis://127.0.0.1:{port}"))
+        .start();
+    let handled_once = |name: &'static str| {
+        let (s, host) = (&s, &host);
+        async move {
+            let id = s.id(name);
+            let (status, body) = s
+                .publish(host, name, json!({"id": id, "action": "ok", "seq": 1}))
+                .await;
+            assert_eq!(status, 202, "{body}");
+            wait_for_counter(&format!("{id}:effects"), 1, WAIT).await;
+            id
+        }
+    };
+    let mut ids = vec![handled_once("before").await];
+    relay.abort();
+    let _ = relay.await;
+    // De-duplication cannot reach Redis: the messages are handled all the same.
+    ids.push(handled_once("away-1").await);
+    ids.push(handled_once("away-2").await);
+    let (_, _relay) = relay_to_redis(port).await;
+    ids.push(handled_once("back").await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for id in ids {
+        assert_eq!(counter(&format!("{id}:effects")).await, 1, "{id}");
+    }
+    assert!(
+        host.log().contains("de-duplication round trip failed"),
+        "{}",
+        host.log()
+    );
+}
+
 #[tokio::test]
 async fn publish_refuses_a_value_that_does_not_match_and_a_topic_not_granted() {
     let s = Scenario::new();

@@ -39,7 +39,7 @@ impl Stores {
         for (label, url) in redis_urls {
             let client = redis::Client::open(url.as_str())
                 .with_context(|| format!("key-value store `{label}`: bad Redis url"))?;
-            let manager = redis::aio::ConnectionManager::new(client)
+            let manager = crate::redis_client::connect_for_component(client)
                 .await
                 .with_context(|| format!("key-value store `{label}`: failed to reach Redis"))?;
             stores.insert(label.clone(), Arc::new(Backend::Redis(manager)));

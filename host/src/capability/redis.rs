@@ -26,7 +26,9 @@ impl Clients {
             return Ok(conn.clone());
         }
         let client = redis::Client::open(address).map_err(|_| Error::InvalidAddress)?;
-        let conn = ConnectionManager::new(client).await.map_err(other)?;
+        let conn = crate::redis_client::connect_for_component(client)
+            .await
+            .map_err(other)?;
         clients.insert(address.to_string(), conn.clone());
         Ok(conn)
     }

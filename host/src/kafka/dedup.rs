@@ -41,7 +41,7 @@ impl Dedup {
     /// Connects to the Redis at `url` and starts the writer; records live `ttl`.
     pub async fn connect(url: &str, ttl: Duration) -> Result<Self> {
         let client = redis::Client::open(url).context("bad Redis url for de-duplication")?;
-        let redis = redis::aio::ConnectionManager::new(client)
+        let redis = crate::redis_client::connect(client)
             .await
             .context("failed to reach Redis for Kafka de-duplication")?;
         let (requests, queue) = mpsc::channel(QUEUE);

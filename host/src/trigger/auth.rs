@@ -94,7 +94,7 @@ impl EdgeAuth {
             routes.push((pattern, method));
         }
         let client = redis::Client::open(redis_url).context("bad Redis url for token checks")?;
-        let redis = redis::aio::ConnectionManager::new(client)
+        let redis = crate::redis_client::connect(client)
             .await
             .context("failed to reach Redis for token checks")?;
         Ok(Self {

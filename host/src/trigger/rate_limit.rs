@@ -63,7 +63,7 @@ impl RateLimits {
     /// Connects to the Redis that holds the buckets.
     pub async fn new(free: Tier, premium: Tier, redis_url: &str) -> Result<Self> {
         let client = redis::Client::open(redis_url).context("bad Redis url for rate limits")?;
-        let redis = redis::aio::ConnectionManager::new(client)
+        let redis = crate::redis_client::connect(client)
             .await
             .context("failed to reach Redis for rate limits")?;
         Ok(Self {
