@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::component::{Slot, Version};
+use crate::component::{Slot, Version, short};
 use crate::fleet::Fleet;
 use crate::kafka::consumer::Joining;
 use crate::metrics;
@@ -123,7 +123,7 @@ async fn command(state: &AdminState, path: &str, req: Request<hyper::body::Incom
             metrics::inc("jm_reloads_total", &[("component", name), ("result", "ok")]);
             tracing::info!(
                 component = name,
-                version = &version.digest[..12],
+                version = short(&version.digest),
                 action,
                 "component swapped"
             );
@@ -159,7 +159,7 @@ async fn read_body(req: Request<hyper::body::Incoming>) -> Result<Vec<u8>, Reply
 fn describe_version(name: &str, version: &Version) -> Value {
     json!({
         "name": name,
-        "version": &version.digest[..12],
+        "version": short(&version.digest),
         "digest": version.digest,
         "source": version.source,
         "loadedAt": version.loaded_at.to_rfc3339(),
@@ -189,7 +189,7 @@ async fn components(state: &AdminState) -> Reply {
             entry["earlier"] = json!(
                 slot.earlier()
                     .iter()
-                    .map(|v| &v.digest[..12])
+                    .map(|v| short(&v.digest))
                     .collect::<Vec<_>>()
             );
             entry

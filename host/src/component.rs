@@ -242,7 +242,7 @@ fn build(
         .map(Arc::new);
     tracing::info!(
         component = %name,
-        version = &digest[..12],
+        version = short(&digest),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "component loaded"
     );
@@ -278,4 +278,9 @@ fn http_pre(
     } else {
         bail!("it exports neither wasi:http/handler@0.3.0 nor wasi:http/incoming-handler@0.2")
     }
+}
+
+/// The first 12 characters of a digest: how logs, the admin API and the CLI show a version.
+pub fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
 }

@@ -21,7 +21,7 @@ use rdkafka::{Message as _, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::component::{Slot, Version};
+use crate::component::{Slot, Version, short};
 use crate::kafka::Kafka;
 
 /// The prefix of the topic fleet commands travel on; the application's name follows.
@@ -245,7 +245,7 @@ impl Fleet {
         let version = slot.reload(Some(wasm)).await?;
         tracing::info!(
             component = %command.component,
-            version = &version.digest[..12],
+            version = short(&version.digest),
             origin = %command.origin,
             "fleet reload applied"
         );
@@ -263,7 +263,7 @@ impl Fleet {
             components: self
                 .slots
                 .iter()
-                .map(|(name, slot)| (name.clone(), slot.current().digest[..12].to_string()))
+                .map(|(name, slot)| (name.clone(), short(&slot.current().digest).to_string()))
                 .collect(),
         }
     }
@@ -304,9 +304,4 @@ impl Fleet {
         hosts.sort_by(|a: &HostRecord, b| a.host.cmp(&b.host));
         Ok(hosts)
     }
-}
-
-/// The first 12 characters of a digest, as logs show versions.
-fn short(digest: &str) -> &str {
-    digest.get(..12).unwrap_or(digest)
 }

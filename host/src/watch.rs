@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::component::Slot;
+use crate::component::{Slot, short};
 use crate::fleet::Fleet;
 
 /// How often the watched files are looked at.
@@ -55,7 +55,7 @@ async fn watch(slot: Arc<Slot>, fleet: Option<Arc<Fleet>>) {
         }
         match slot.reload(None).await {
             Ok(version) => {
-                eprintln!("Reloaded {} ({})", slot.name, &version.digest[..12]);
+                eprintln!("Reloaded {} ({})", slot.name, short(&version.digest));
                 if let Some(fleet) = &fleet
                     && let Err(error) = fleet.announce(&slot.name, &version).await
                 {

@@ -53,17 +53,19 @@ impl Dedup {
     /// check Redis did not answer, counts as not handled.
     pub async fn handled(&self, group: &str, ids: &[Option<String>]) -> Vec<bool> {
         let keys: Vec<String> = ids.iter().flatten().map(|id| key(group, id)).collect();
-        let mut answers = if keys.is_empty() {
-            Vec::new()
-        } else {
+        let mut answers = Vec::new();
+        if !keys.is_empty() {
             let (answer, answered) = oneshot::channel();
-            let asked = self.requests.send(Request::Check { keys, answer }).await;
-            match asked {
-                Ok(()) => answered.await.unwrap_or_default(),
-                Err(_) => Vec::new(),
+            if self
+                .requests
+                .send(Request::Check { keys, answer })
+                .await
+                .is_ok()
+            {
+                answers = answered.await.unwrap_or_default();
             }
         }
-        .into_iter();
+        let mut answers = answers.into_iter();
         ids.iter()
             .map(|id| id.is_some() && answers.next().unwrap_or(false))
             .collect()
