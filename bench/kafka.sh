@@ -111,8 +111,10 @@ log "decode: draining $TOPIC"
 decode_rate=$("$NATIVE" consume "$TOPIC" "decode-$stamp" "$MESSAGES" | tee /dev/stderr |
     sed -n 's/^RESULT rate=//p')
 log "native: draining $TOPIC on $CONCURRENCY lanes with Redis de-duplication"
-native_rate=$(LANES="$CONCURRENCY" "$NATIVE" consume-dedup "$TOPIC" "native-$stamp" "$MESSAGES" |
-    tee /dev/stderr | sed -n 's/^RESULT rate=//p')
+native=$(LANES="$CONCURRENCY" "$NATIVE" consume-dedup "$TOPIC" "native-$stamp" "$MESSAGES" |
+    tee /dev/stderr | sed -n 's/^RESULT //p')
+native_rate=$(sed -n 's/.*rate=\([^ ]*\).*/\1/p' <<<"$native")
+native_cpu=$(sed -n 's/.*cpu_us=\([^ ]*\).*/\1/p' <<<"$native")
 
 log "jm: draining $TOPIC with concurrency $CONCURRENCY"
 listen="$(free_port)"
@@ -121,10 +123,14 @@ RUST_LOG=warn "$JM" up -f "$WORK/app/spin.toml" --listen "127.0.0.1:$listen" \
     --admin "127.0.0.1:$admin" >"$WORK/jm.log" 2>&1 &
 jm_pid=$!
 PIDS+=("$jm_pid")
-# Counts handled messages from /metrics every 20 ms; prints the rate from the first to the last.
-jm_rate=$(python3 - "http://127.0.0.1:$admin/metrics" "$MESSAGES" "jm-bench-$stamp" <<'PY'
+# Counts handled messages from /metrics every 20 ms; prints the rate from the first to the last
+# and jm's CPU time per message over the same span.
+jm=$(python3 - "http://127.0.0.1:$admin/metrics" "$MESSAGES" "jm-bench-$stamp" "$jm_pid" <<'PY'
 import sys, time, urllib.request
-url, total, group = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+url, total, group, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def cpu():
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100
 def handled():
     try:
         text = urllib.request.urlopen(url, timeout=2).read().decode()
@@ -143,14 +149,17 @@ while count < total:
     count = handled() or 0
     now = time.monotonic()
     if count and first is None:
-        first, first_count = now, count
+        first, first_count, first_cpu = now, count, cpu()
     time.sleep(0.02)
 secs = now - first
 rate = (count - first_count) / secs if secs > 0 else float("nan")
-print(f"jm handled {count} messages, {secs:.2f} s from the first to the last", file=sys.stderr)
-print(f"{rate:.1f}")
+used = cpu() - first_cpu
+print(f"jm handled {count} messages, {secs:.2f} s from the first to the last, "
+      f"{used:.2f} s of CPU", file=sys.stderr)
+print(f"{rate:.1f} {used * 1e6 / (count - first_count):.1f}")
 PY
 )
+read -r jm_rate jm_cpu <<<"$jm"
 
 log "request-reply: $PINGS sequential GET /ping"
 pings=$("$NATIVE" http-latency "http://127.0.0.1:$listen/ping" "$PINGS" | tee /dev/stderr |
@@ -168,6 +177,8 @@ printf '%-10s %11s %-22s %13s %7s %7s %s\n' throughput "$jm_rate" "native, same 
     "$native_rate" "$ratio" ">= $GOAL" "$met"
 printf '%-10s %11s %-22s %13s %7s %7s %s\n' throughput "$jm_rate" "native, decode only" \
     "$decode_rate" "$bare" - "(no goal)"
+echo "CPU per message, from the first message to the last: jm $jm_cpu µs," \
+    "native (same work) $native_cpu µs (the broker's and Redis's not counted)"
 echo
 echo "request-reply round trip through HTTP and Kafka ($PINGS sequential): $pings (ms)"
 echo "jm resident memory after the run: $rss MiB"

@@ -275,7 +275,7 @@ fn http_trigger(
 
 /// The linker every component is pre-linked against: WASI 0.2 and 0.3, `wasi:http` 0.2 and
 /// 0.3, the Spin interfaces and the Kafka producer.
-fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
+pub fn linker(engine: &Engine) -> Result<Linker<InstanceState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;

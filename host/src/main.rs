@@ -19,6 +19,12 @@ use jm_host::manifest::Manifest;
 use jm_host::runtime_config::RuntimeConfig;
 use jm_host::{admin, app, build, cli, migrate, watch};
 
+/// mimalloc rather than the system allocator: a fresh instance per message or request
+/// allocates and frees much on two threads at once, and glibc's arenas then contend (jm's CPU
+/// per Kafka message fell by a fifth, `bench/kafka.sh`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How long in-flight requests may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 

@@ -27,7 +27,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 
-use super::dedup::Dedup;
+use super::dedup::{self, Dedup};
 use super::{DEAD_LETTER_SUFFIX, Kafka};
 use crate::component::Slot;
 use crate::manifest::KafkaTrigger;
@@ -81,11 +81,13 @@ impl Tracker {
         state.next = state.next.max(offset + 1);
     }
 
-    /// Marks an offset done.
+    /// Marks an offset done; wakes [`Tracker::drain`] when its partition has none left.
     fn finished(&self, partition: &Partition, offset: i64) {
         let mut partitions = self.lock();
-        if let Some(state) = partitions.get_mut(partition) {
-            state.pending.remove(&offset);
+        if let Some(state) = partitions.get_mut(partition)
+            && state.pending.remove(&offset)
+            && state.pending.is_empty()
+        {
             self.drained.notify_all();
         }
     }
@@ -428,29 +430,35 @@ impl Lane {
         let mut warm = None;
         let mut batch = Vec::with_capacity(LANE_DEPTH);
         while rx.recv_many(&mut batch, LANE_DEPTH).await > 0 {
-            let ids: Vec<Option<String>> = batch.iter().map(message_id).collect();
-            let handled = self.dedup.handled(&self.group, &ids).await;
-            let mut first = HashSet::new();
-            let skip: Vec<bool> = ids
+            let keys: Vec<Option<String>> = batch
                 .iter()
-                .zip(handled)
-                .map(|(id, handled)| handled || id.as_deref().is_some_and(|id| !first.insert(id)))
+                .map(|m| message_id(m).map(|id| dedup::key(&self.group, &id)))
                 .collect();
-            for ((message, id), skip) in batch.drain(..).zip(&ids).zip(skip) {
+            let handled = self.dedup.handled(&keys).await;
+            let skip: Vec<bool> = {
+                let mut first = HashSet::new();
+                keys.iter()
+                    .zip(handled)
+                    .map(|(key, handled)| {
+                        handled || key.as_deref().is_some_and(|key| !first.insert(key))
+                    })
+                    .collect()
+            };
+            for ((message, key), skip) in batch.drain(..).zip(keys).zip(skip) {
                 let partition = (message.topic().to_string(), message.partition());
                 let offset = message.offset();
                 if skip {
-                    tracing::debug!(group = %self.group, message_id = ?id, "duplicate skipped");
+                    tracing::debug!(group = %self.group, ?key, "duplicate skipped");
                     self.tracker.finished(&partition, offset);
                     continue;
                 }
                 self.process(&message, &mut warm).await;
                 crate::metrics::inc("jm_kafka_messages_total", &[("group", &self.group)]);
-                match id {
-                    Some(id) => {
+                match key {
+                    Some(key) => {
                         let tracker = self.tracker.clone();
                         let done = move || tracker.finished(&partition, offset);
-                        self.dedup.record(&self.group, id, done).await;
+                        self.dedup.record(key, done).await;
                     }
                     None => self.tracker.finished(&partition, offset),
                 }

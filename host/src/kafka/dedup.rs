@@ -49,16 +49,19 @@ impl Dedup {
         Ok(Self { requests })
     }
 
-    /// Answers, for each id, whether `group` has handled it; a message without an id, or a
-    /// check Redis did not answer, counts as not handled.
-    pub async fn handled(&self, group: &str, ids: &[Option<String>]) -> Vec<bool> {
-        let keys: Vec<String> = ids.iter().flatten().map(|id| key(group, id)).collect();
+    /// Answers, for each record key ([`key`]), whether it is recorded; a message without an
+    /// id, or a check Redis did not answer, counts as not handled.
+    pub async fn handled(&self, keys: &[Option<String>]) -> Vec<bool> {
+        let asked: Vec<String> = keys.iter().flatten().cloned().collect();
         let mut answers = Vec::new();
-        if !keys.is_empty() {
+        if !asked.is_empty() {
             let (answer, answered) = oneshot::channel();
             if self
                 .requests
-                .send(Request::Check { keys, answer })
+                .send(Request::Check {
+                    keys: asked,
+                    answer,
+                })
                 .await
                 .is_ok()
             {
@@ -66,16 +69,16 @@ impl Dedup {
             }
         }
         let mut answers = answers.into_iter();
-        ids.iter()
-            .map(|id| id.is_some() && answers.next().unwrap_or(false))
+        keys.iter()
+            .map(|key| key.is_some() && answers.next().unwrap_or(false))
             .collect()
     }
 
-    /// Records that `group` handled `id`, then calls `done`; waits only when the writer is
+    /// Records `key` ([`key`]) as handled, then calls `done`; waits only when the writer is
     /// behind.
-    pub async fn record(&self, group: &str, id: &str, done: impl FnOnce() + Send + 'static) {
+    pub async fn record(&self, key: String, done: impl FnOnce() + Send + 'static) {
         let request = Request::Record {
-            key: key(group, id),
+            key,
             done: Box::new(done),
         };
         if let Err(mpsc::error::SendError(request)) = self.requests.send(request).await {
@@ -87,7 +90,8 @@ impl Dedup {
     }
 }
 
-fn key(group: &str, id: &str) -> String {
+/// The Redis key that records `group` handled the message `id`.
+pub fn key(group: &str, id: &str) -> String {
     format!("jm:kafka:handled:{group}:{id}")
 }
 

@@ -7,17 +7,18 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
-use apache_avro::Schema;
 use apache_avro::rabin::Rabin;
 use apache_avro::types::Value;
+use apache_avro::{GenericSingleObjectReader, Schema};
 
 /// The marker that opens every single-object encoded value.
 const MARKER: [u8; 2] = [0xC3, 0x01];
 
 /// One schema version of a topic.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SchemaVersion {
     /// The file it came from, relative to the schema folder.
     pub file: String,
@@ -25,6 +26,17 @@ pub struct SchemaVersion {
     pub schema: Schema,
     /// CRC-64-AVRO fingerprint of its canonical form, as on the wire.
     pub fingerprint: [u8; 8],
+    /// Decodes values written with it; its named types resolved once, not per value.
+    reader: Arc<GenericSingleObjectReader>,
+}
+
+impl std::fmt::Debug for SchemaVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemaVersion")
+            .field("file", &self.file)
+            .field("fingerprint", &hex::encode(self.fingerprint))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A topic's schemas: the current one and every version a writer may have used.
@@ -91,12 +103,15 @@ impl Schemas {
             let schema = Schema::parse_str(&text)
                 .map_err(|e| anyhow::anyhow!("{}: invalid Avro schema: {e}", path.display()))?;
             let fingerprint = fingerprint(&schema)?;
+            let reader = GenericSingleObjectReader::new(schema.clone())
+                .map_err(|e| anyhow::anyhow!("{}: invalid Avro schema: {e}", path.display()))?;
             versions.entry(topic.to_string()).or_default().push((
                 version,
                 SchemaVersion {
                     file,
                     schema,
                     fingerprint,
+                    reader: Arc::new(reader),
                 },
             ));
         }
@@ -163,12 +178,13 @@ impl Schemas {
         let writer = schemas
             .version(&print)
             .ok_or_else(|| DecodeError::UnknownSchema(hex::encode(print)))?;
+        let invalid = |e: apache_avro::Error| DecodeError::Invalid(e.to_string());
+        let mut datum = bytes;
+        let mut value = writer.reader.read_value(&mut datum).map_err(invalid)?;
         // A value written with the current schema needs no resolution, only decoding.
-        let reader =
-            (writer.fingerprint != schemas.current.fingerprint).then_some(&schemas.current.schema);
-        let mut datum = &bytes[10..];
-        let value = apache_avro::from_avro_datum(&writer.schema, &mut datum, reader)
-            .map_err(|e| DecodeError::Invalid(e.to_string()))?;
+        if writer.fingerprint != schemas.current.fingerprint {
+            value = value.resolve(&schemas.current.schema).map_err(invalid)?;
+        }
         if !datum.is_empty() {
             return Err(DecodeError::Invalid(format!(
                 "{} bytes left after the datum",
