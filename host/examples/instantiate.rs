@@ -1,13 +1,14 @@
 //! What one Kafka message costs the host with nothing else running: a component's handler
 //! called `N` times on one thread, each time on a fresh instance (or one kept for
 //! `INSTANCE_REUSE` messages), with the time per message printed: wasmtime's instantiation,
-//! the call and the store's teardown, without the broker, Redis or other threads.
+//! the call and the store's teardown, without the broker, Redis or other threads. A second
+//! pass times those three phases of a fresh instance apart.
 //!
 //! Run: `cargo run --release -p jm-host --example instantiate -- COMPONENT.wasm [N]`
 //! (`bench/README.md` says where `bench/kafka.sh` leaves `kafka_bench.wasm`).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use jm_host::capability::{Grants, Resources};
@@ -15,7 +16,7 @@ use jm_host::component::{Loader, Slot};
 use jm_host::kafka::Received;
 use jm_host::manifest::Manifest;
 use jm_host::state::ComponentEnv;
-use jm_host::trigger::kafka::HandlerOutcome;
+use jm_host::trigger::kafka::{HandlerOutcome, KafkaHandler};
 
 /// The allocator `jm` uses.
 #[global_allocator]
@@ -89,6 +90,26 @@ async fn main() -> Result<()> {
         "{n} messages, instance_reuse {reuse}: {:.2} µs per message, {:.0} messages/s on one thread",
         elapsed.as_secs_f64() * 1e6 / f64::from(n),
         f64::from(n) / elapsed.as_secs_f64()
+    );
+
+    // The same work on fresh instances, each phase timed on its own.
+    let mut phases = [Duration::ZERO; 3];
+    for offset in 0..i64::from(n) {
+        let started = Instant::now();
+        let mut instance = handler.instantiate().await?;
+        let instantiated = Instant::now();
+        KafkaHandler::call(&mut instance, message(offset)).await?;
+        let called = Instant::now();
+        drop(instance);
+        let dropped = Instant::now();
+        phases[0] += instantiated - started;
+        phases[1] += called - instantiated;
+        phases[2] += dropped - called;
+    }
+    let [instantiate, call, teardown] = phases.map(|d| d.as_secs_f64() * 1e6 / f64::from(n));
+    println!(
+        "a fresh instance: instantiate {instantiate:.2} µs, call {call:.2} µs, \
+         teardown {teardown:.2} µs"
     );
     Ok(())
 }

@@ -110,7 +110,8 @@ impl KafkaHandler {
         }
     }
 
-    async fn instantiate(self: &Arc<Self>) -> wasmtime::Result<Warm> {
+    /// Makes a new instance under the component's memory limit and epoch deadline.
+    pub async fn instantiate(self: &Arc<Self>) -> wasmtime::Result<Warm> {
         let engine = self.pre.instance_pre().engine();
         let mut store = Store::new(engine, InstanceState::new(&self.env));
         store.limiter(|state| &mut state.limits);
@@ -125,7 +126,8 @@ impl KafkaHandler {
         })
     }
 
-    async fn call(warm: &mut Warm, message: Received) -> wasmtime::Result<Outcome> {
+    /// Calls the handler of `warm` with one message, without the component's deadline.
+    pub async fn call(warm: &mut Warm, message: Received) -> wasmtime::Result<Outcome> {
         let instance = &warm.instance;
         let message = Message {
             topic: message.topic,
