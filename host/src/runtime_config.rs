@@ -136,13 +136,58 @@ impl RuntimeConfig {
     }
 }
 
-/// Whether two Redis urls name the same database of the same server, as written (a server
-/// named two ways, `localhost` and `127.0.0.1`, is not caught).
+/// Whether two Redis urls name the same database of the same server: TCP hosts are compared
+/// by the addresses they resolve to, so `localhost` and `127.0.0.1` are one server.
 fn same_database(a: &str, b: &str) -> bool {
-    let database = |url: &str| {
-        let client = redis::Client::open(url).ok()?;
-        let info = client.get_connection_info();
-        Some((info.addr.to_string(), info.redis.db))
+    match (redis_database(a), redis_database(b)) {
+        (Some((a, a_db)), Some((b, b_db))) => a_db == b_db && a.iter().any(|addr| b.contains(addr)),
+        _ => false,
+    }
+}
+
+/// The server addresses and database number a Redis url names.
+fn redis_database(url: &str) -> Option<(Vec<String>, i64)> {
+    let client = redis::Client::open(url).ok()?;
+    let info = client.get_connection_info();
+    let addresses = match &info.addr {
+        redis::ConnectionAddr::Tcp(host, port)
+        | redis::ConnectionAddr::TcpTls { host, port, .. } => {
+            let resolved = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port));
+            match resolved {
+                Ok(found) => found.map(|addr| addr.to_string()).collect(),
+                Err(_) => vec![format!("{host}:{port}")],
+            }
+        }
+        other => vec![other.to_string()],
     };
-    matches!((database(a), database(b)), (Some(a), Some(b)) if a == b)
+    Some((addresses, info.redis.db))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_database;
+
+    #[test]
+    fn one_redis_server_named_two_ways_is_one_database() {
+        assert!(same_database(
+            "redis://localhost:6379/0",
+            "redis://127.0.0.1:6379"
+        ));
+        assert!(same_database(
+            "redis://127.0.0.1:6379/2",
+            "redis://127.0.0.1/2"
+        ));
+    }
+
+    #[test]
+    fn another_database_or_port_is_another_database() {
+        assert!(!same_database(
+            "redis://localhost:6379/1",
+            "redis://127.0.0.1:6379"
+        ));
+        assert!(!same_database(
+            "redis://127.0.0.1:6380/0",
+            "redis://127.0.0.1:6379/0"
+        ));
+    }
 }

@@ -198,13 +198,13 @@ async fn a_key_value_store_on_the_hosts_own_redis_database_stops_start_up() {
     let log = HostBuilder::new(MANIFEST)
         .env("SPIN_VARIABLE_API_TOKEN", "t")
         .runtime_config(
-            "[key_value_store.shared]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\n",
+            "[key_value_store.shared]\ntype = \"redis\"\nurl = \"redis://localhost:6379/0\"\n",
         )
         .start_expecting_failure();
     assert!(
         log.contains(
             "key_value_store `shared` is the host's own Redis database \
-             (redis://127.0.0.1:6379/0), whose tokens and records a component could then list \
+             (redis://localhost:6379/0), whose tokens and records a component could then list \
              and change; give it a database of its own (`redis://HOST:PORT/1`)"
         ),
         "{log}"
