@@ -15,6 +15,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::net::ToSocketAddrs as _;
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
@@ -152,8 +153,7 @@ fn redis_database(url: &str) -> Option<(Vec<String>, i64)> {
     let addresses = match &info.addr {
         redis::ConnectionAddr::Tcp(host, port)
         | redis::ConnectionAddr::TcpTls { host, port, .. } => {
-            let resolved = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port));
-            match resolved {
+            match (host.as_str(), *port).to_socket_addrs() {
                 Ok(found) => found.map(|addr| addr.to_string()).collect(),
                 Err(_) => vec![format!("{host}:{port}")],
             }
